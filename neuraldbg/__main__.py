@@ -1,0 +1,3 @@
+from neuraldbg.cli import main
+
+raise SystemExit(main())
