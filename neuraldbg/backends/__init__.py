@@ -1,0 +1,1 @@
+"""Backends: turn token ids into more token ids (local GPUs, remote engines)."""
