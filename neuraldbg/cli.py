@@ -1,0 +1,100 @@
+"""Command line: ``neuraldbg trace|debug|serve|dap|model-server|doctor|eval``.
+
+Errors from bad input are printed as one line on stderr with a non-zero exit
+status, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from neuraldbg import __version__
+from neuraldbg.target import TargetError, resolve, split_spec
+
+log = logging.getLogger("neuraldbg")
+
+
+class CliError(Exception):
+    """A one-line error for the user."""
+
+
+def _add_backend_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--backend", choices=["exec", "local", "remote"], default="exec",
+                   help="exec: run it for real in the sandbox (default); local: CWM on this host's GPUs; remote: a vLLM/SGLang/neuraldbg model server")
+    p.add_argument("--model", help="model profile name (see models/) or a local checkpoint folder (local backend)")
+    p.add_argument("--url", help="model server URL (remote backend), e.g. http://gpu-host:8000")
+    p.add_argument("--api-key", help="API key for the remote backend (default: $NEURALDBG_API_KEY)")
+    p.add_argument("--temperature", type=float, default=None, help="sampling temperature (model backends)")
+    p.add_argument("--seed", type=int, default=None, help="sampling seed (model backends)")
+    p.add_argument("--max-frames", type=int, default=2000, help="frame cap (a trace that hits it may not halt)")
+    p.add_argument("--timeout", type=float, default=10.0, help="wall-clock limit in seconds (exec backend)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="neuraldbg", description="A neural debugger for Python: predicted (or executed) traces of your functions.")
+    parser.add_argument("--version", action="version", version=f"neuraldbg {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging on stderr")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    t = sub.add_parser("trace", help="trace one call of a function and print it")
+    t.add_argument("target", metavar="FILE::FUNC")
+    t.add_argument("--call", help='the call to trace, e.g. "f([3, 4])" (default: the file\'s doctest or __main__ call)')
+    t.add_argument("--format", choices=["table", "json", "cwm"], default="table")
+    _add_backend_args(t)
+    return parser
+
+
+def _exec_trace(args: argparse.Namespace):
+    from neuraldbg.tracer import Limits, run_trace
+
+    target = resolve(*split_spec(args.target), args.call)
+    if target.index.holes:
+        hole = target.index.holes[0]
+        raise CliError(f"{target.path}:{hole.span.start_line + 1}: the file has a ?? hole; the exec backend cannot run it (fill it, or use a model backend)")
+    limits = Limits(wall_seconds=args.timeout, max_frames=args.max_frames)
+    return target, run_trace(target.source, target.call, function=target.function.qualname, path=target.path, limits=limits)
+
+
+def cmd_trace(args: argparse.Namespace) -> int:
+    from neuraldbg.render import render_json, render_table, terminal_width, use_colour
+
+    if args.backend != "exec":
+        from neuraldbg.predict import predict_for_cli
+
+        target, trace = predict_for_cli(args)
+    else:
+        target, trace = _exec_trace(args)
+    if args.format == "json":
+        print(render_json(trace))
+    elif args.format == "cwm":
+        from neuraldbg.trace.cwm_text import render_cwm_text
+
+        print(render_cwm_text(target.source, target.function, trace), end="")
+    else:
+        print(render_table(trace, colour=use_colour(sys.stdout), width=terminal_width()))
+    return 0 if trace.error is None else 1
+
+
+COMMANDS = {"trace": cmd_trace}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING - 10 * min(args.verbose, 2), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not args.command:
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return COMMANDS[args.command](args)
+    except (TargetError, CliError) as exc:
+        print(f"neuraldbg: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
