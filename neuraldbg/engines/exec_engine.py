@@ -1,0 +1,53 @@
+"""The ground truth as a simulation engine: steps walk a real run's trace."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from neuraldbg.backends.base import CancelToken
+from neuraldbg.simulation import SimulationError, Step
+from neuraldbg.trace.frames import Event, Frame, Trace
+
+
+@dataclass
+class ExecEngine:
+    truth: Trace
+    backend: str = "exec"
+    model: str | None = None
+    predicted: bool = False
+    supports_edit: bool = False
+    _positions: list[int] = field(default_factory=list)  # truth index of each shown frame
+
+    def _end(self) -> Step:
+        status = self.truth.status if self.truth.status != "streaming" else "complete"
+        return Step(None, error=self.truth.error, status=status)
+
+    def first(self, cancel: CancelToken | None) -> Step:
+        self._positions = []
+        if not self.truth.frames:
+            return Step(None, error=self.truth.error or "the run produced no frames", status="error")
+        self._positions.append(0)
+        return Step(self.truth.frames[0])
+
+    def next(self, frames: list[Frame], forced: Event | None, cancel: CancelToken | None) -> Step:
+        truth = self.truth.frames
+        p = self._positions[len(frames) - 1]
+        q = p + 1
+        if forced == "return" and truth[p].event == "call":
+            # Step over: jump to the return of the call just entered.
+            depth = truth[p].depth
+            q = next((j for j in range(p + 1, len(truth)) if truth[j].depth == depth and truth[j].event == "return"), len(truth))
+        if q >= len(truth):
+            return self._end()
+        del self._positions[len(frames):]
+        self._positions.append(q)
+        return Step(truth[q])
+
+    def truncate(self, n: int) -> None:
+        del self._positions[n:]
+
+    def replace(self, step: int, frame: Frame) -> None:
+        raise SimulationError("editing a variable is not supported on the exec backend (it replays a real run)")
+
+    def reseed(self, seed: int | None) -> None:
+        """A real run has no randomness to resample."""
