@@ -1,0 +1,85 @@
+"""Typed settings, parsed from LSP initialization options / workspace
+configuration or from CLI flags. Unknown keys are ignored, bad values fall
+back to defaults with a message (never an exception at the protocol edge)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from typing import Any, Literal
+
+BackendName = Literal["exec", "local", "remote", "replay"]
+BACKENDS: tuple[str, ...] = ("exec", "local", "remote", "replay")
+
+_KEYS = {
+    "backend": "backend",
+    "profile": "profile",
+    "url": "url",
+    "apiKey": "api_key",
+    "temperature": "temperature",
+    "seed": "seed",
+    "maxFrames": "max_frames",
+    "timeoutSeconds": "timeout_seconds",
+    "allowExecution": "allow_execution",
+    "debounceMs": "debounce_ms",
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    backend: str = "exec"
+    profile: str = ""
+    url: str = ""
+    api_key: str = ""
+    temperature: float = 0.0
+    seed: int = 0
+    max_frames: int = 2000
+    timeout_seconds: float = 10.0
+    allow_execution: bool = False
+    debounce_ms: int = 150
+
+    @property
+    def sampling_key(self) -> tuple[float, int]:
+        return (self.temperature, self.seed)
+
+    def merged(self, data: Any) -> tuple["Settings", list[str]]:
+        """Settings updated from a client's JSON object (camelCase keys).
+
+        Returns the new settings and a list of problems (bad values kept at
+        their previous value)."""
+        if not isinstance(data, dict):
+            return self, ([] if data is None else [f"settings must be an object, got {type(data).__name__}"])
+        if isinstance(data.get("neuraldbg"), dict):
+            data = data["neuraldbg"]
+        problems: list[str] = []
+        changes: dict[str, Any] = {}
+        types = {f.name: f.type for f in fields(self)}
+        for key, value in data.items():
+            attr = _KEYS.get(key)
+            if attr is None or value is None:
+                continue
+            want = types[attr]
+            try:
+                if want == "bool":
+                    if not isinstance(value, bool):
+                        raise TypeError
+                    changes[attr] = value
+                elif want == "int":
+                    if isinstance(value, bool):
+                        raise TypeError
+                    changes[attr] = int(value)
+                elif want == "float":
+                    if isinstance(value, bool):
+                        raise TypeError
+                    changes[attr] = float(value)
+                else:
+                    if not isinstance(value, str):
+                        raise TypeError
+                    changes[attr] = value
+            except (TypeError, ValueError, OverflowError):
+                problems.append(f"setting {key}: bad value {value!r}")
+        if "backend" in changes and changes["backend"] not in BACKENDS:
+            problems.append(f"setting backend: unknown backend {changes.pop('backend')!r} (use one of {', '.join(BACKENDS)})")
+        if changes.get("max_frames", 1) < 1:
+            problems.append("setting maxFrames must be at least 1")
+            changes.pop("max_frames")
+        return replace(self, **changes), problems

@@ -1,0 +1,342 @@
+"""A workspace session: documents, the trace cache and the work queue.
+
+Protocol front ends (LSP server, debug adapter, CLI) ask the session for
+traces; they never run engines themselves. One trace is kept per
+(document, function, input, backend, sampling) and shared by every feature.
+A cached trace stays valid while the source it depended on is unchanged: the
+function itself, every function of the document the trace entered, and the
+module-level code; an edit elsewhere leaves it alone.
+
+Work runs off the event loop (tracer subprocesses and model generation in
+worker threads) in priority order, and streams frames back to the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import hashlib
+import itertools
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from neuraldbg.backends.base import CancelToken, Cancelled
+from neuraldbg.config import Settings
+from neuraldbg.engines.factory import EngineFactory
+from neuraldbg.simulation import Simulation
+from neuraldbg.source.document import Document
+from neuraldbg.source.model import FunctionInfo, SourceIndex
+from neuraldbg.trace.frames import Frame, Trace
+
+log = logging.getLogger(__name__)
+
+# Priorities: lower runs first.
+PRIORITY_FOCUS = 0  # what the user is hovering / looking at
+PRIORITY_VISIBLE = 1  # functions of the open document
+PRIORITY_BACKGROUND = 2
+
+
+@dataclass(frozen=True)
+class TraceKey:
+    uri: str
+    function: str
+    call: str
+    backend: str
+    sampling: tuple[float, int]
+
+
+@dataclass
+class TraceEntry:
+    key: TraceKey
+    deps: dict[str, str]  # qualname -> source hash the trace was computed against ("" = module code)
+    trace: Trace
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+    cancel: CancelToken = field(default_factory=CancelToken)
+    priority: int = PRIORITY_BACKGROUND
+    started: bool = False
+
+
+class InputError(ValueError):
+    """No usable input for a function (one line for the user)."""
+
+
+TraceListener = Callable[[TraceEntry], None]
+
+
+def module_hash(text: str, functions: list[FunctionInfo]) -> str:
+    """Hash of the text outside top-level functions and classes' methods:
+    imports, constants, class attributes... anything a trace may depend on."""
+    lines = text.splitlines()
+    skip: set[int] = set()
+    for fn in functions:
+        skip.update(range(fn.first_line - 1, fn.end_line))
+    kept = "\n".join(line for i, line in enumerate(lines) if i not in skip)
+    return hashlib.sha256(kept.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+class Session:
+    def __init__(self, settings: Settings | None = None, *, engines: EngineFactory | None = None,
+                 workers: int = 2) -> None:
+        self.settings = settings or Settings()
+        self.engines = engines or EngineFactory()
+        self.documents: dict[str, Document] = {}
+        self.entries: dict[TraceKey, TraceEntry] = {}
+        self.user_calls: dict[tuple[str, str], str] = {}  # (uri, qualname) -> call set by the user
+        self.listeners: list[TraceListener] = []
+        self._queue: asyncio.PriorityQueue[tuple[int, int, TraceKey]] | None = None
+        self._seq = itertools.count()
+        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="neuraldbg-work")
+        self._model_lock = threading.Lock()  # one generation at a time per process: one model worker
+        self._workers: list[asyncio.Task[None]] = []
+        self._n_workers = workers
+        self._mhash: dict[str, str] = {}
+
+    # -- documents ---------------------------------------------------------
+    def open(self, uri: str, text: str) -> Document:
+        doc = Document(text, uri=uri)
+        self.documents[uri] = doc
+        self._mhash[uri] = module_hash(doc.text, doc.index.functions)
+        return doc
+
+    def replace(self, uri: str, text: str) -> set[str]:
+        doc = self.documents.get(uri)
+        if doc is None:
+            self.open(uri, text)
+            return set()
+        doc.replace_all(text)
+        return self._after_edit(uri, doc)
+
+    def edit(self, uri: str, start: tuple[int, int], end: tuple[int, int], text: str, encoding: str = "utf-16") -> None:
+        doc = self.documents.get(uri)
+        if doc is None:
+            raise KeyError(uri)
+        doc.apply_edit(start, end, text, encoding=encoding)  # type: ignore[arg-type]
+
+    def edits_done(self, uri: str) -> set[str]:
+        """Call after a batch of edits: cancels stale work; returns the
+        functions whose source changed."""
+        doc = self.documents.get(uri)
+        return set() if doc is None else self._after_edit(uri, doc)
+
+    def _after_edit(self, uri: str, doc: Document) -> set[str]:
+        changed = doc.changed_functions()
+        self._mhash[uri] = module_hash(doc.text, doc.index.functions)
+        for entry in list(self.entries.values()):
+            if entry.key.uri == uri and not self._valid(entry):
+                entry.cancel.cancel()
+                self.entries.pop(entry.key, None)
+        return changed
+
+    def close(self, uri: str) -> None:
+        self.documents.pop(uri, None)
+        for key in [k for k in self.entries if k.uri == uri]:
+            self.entries.pop(key).cancel.cancel()
+
+    def index(self, uri: str) -> SourceIndex | None:
+        doc = self.documents.get(uri)
+        return None if doc is None else doc.index
+
+    # -- inputs ------------------------------------------------------------
+    def set_entry(self, uri: str, qualname: str, call: str) -> str:
+        from neuraldbg.source.calls import CallError, parse_call
+
+        index = self.index(uri)
+        fn = index.function(qualname) if index else None
+        if fn is None:
+            raise InputError(f"no function {qualname!r} in this document")
+        if not call.strip():
+            self.user_calls.pop((uri, qualname), None)
+            return ""
+        try:
+            call = parse_call(call, fn)
+        except CallError as exc:
+            raise InputError(str(exc)) from None
+        self.user_calls[(uri, qualname)] = call
+        return call
+
+    def input_for(self, uri: str, qualname: str) -> tuple[str, str]:
+        """(call, origin): the user's entry, then doctest / __main__ / pytest
+        entries; on model backends an empty call means "imagine inputs"."""
+        from neuraldbg.source.calls import default_call_for
+
+        if (uri, qualname) in self.user_calls:
+            return self.user_calls[(uri, qualname)], "explicit"
+        index = self.index(uri)
+        if index is not None:
+            entry = default_call_for(index, qualname)
+            if entry is not None and entry.call:
+                return entry.call, entry.kind
+        if self.engines.imagines_inputs(self.settings):
+            return "", "imagined"
+        raise InputError(f"no input for {qualname}: add a doctest example, a call under if __name__ == '__main__', or set one")
+
+    # -- traces ------------------------------------------------------------
+    def _deps_now(self, uri: str, names: set[str]) -> dict[str, str]:
+        index = self.index(uri)
+        deps = {"": self._mhash.get(uri, "")}
+        if index is not None:
+            for fn in index.functions:
+                if fn.qualname in names:
+                    deps[fn.qualname] = fn.source_hash
+        return deps
+
+    def _valid(self, entry: TraceEntry) -> bool:
+        return self._deps_now(entry.key.uri, set(entry.deps) - {""}) == entry.deps
+
+    def key_for(self, uri: str, qualname: str, call: str) -> TraceKey:
+        s = self.settings
+        backend = s.backend if s.backend != "remote" else f"remote:{s.url}"
+        if s.backend == "local":
+            backend = f"local:{s.profile}"
+        return TraceKey(uri, qualname, call, backend, s.sampling_key)
+
+    def cached(self, uri: str, qualname: str, call: str | None = None) -> TraceEntry | None:
+        if call is None:
+            try:
+                call, _ = self.input_for(uri, qualname)
+            except InputError:
+                return None
+        entry = self.entries.get(self.key_for(uri, qualname, call))
+        if entry is not None and not self._valid(entry):
+            entry.cancel.cancel()
+            self.entries.pop(entry.key, None)
+            return None
+        return entry
+
+    def request(self, uri: str, qualname: str, *, call: str | None = None, priority: int = PRIORITY_VISIBLE) -> TraceEntry:
+        """The trace entry for a function, starting its computation if
+        needed (raises InputError / KeyError for bad requests)."""
+        if uri not in self.documents:
+            raise KeyError(uri)
+        if call is None:
+            call, _ = self.input_for(uri, qualname)
+        entry = self.cached(uri, qualname, call)
+        if entry is not None:
+            if not entry.started and priority < entry.priority:
+                entry.priority = priority
+                self._enqueue(entry)
+            return entry
+        key = self.key_for(uri, qualname, call)
+        trace = Trace(function=qualname, call=call, backend=self.settings.backend, status="streaming")
+        entry = TraceEntry(key=key, deps=self._deps_now(uri, {qualname}), trace=trace, priority=priority)
+        self.entries[key] = entry
+        self._enqueue(entry)
+        return entry
+
+    async def trace(self, uri: str, qualname: str, *, call: str | None = None, priority: int = PRIORITY_FOCUS) -> Trace:
+        entry = self.request(uri, qualname, call=call, priority=priority)
+        await entry.done.wait()
+        return entry.trace
+
+    def _enqueue(self, entry: TraceEntry) -> None:
+        self._ensure_workers()
+        assert self._queue is not None
+        self._queue.put_nowait((entry.priority, next(self._seq), entry.key))
+
+    def _ensure_workers(self) -> None:
+        if self._queue is None:
+            self._queue = asyncio.PriorityQueue()
+        if not self._workers:
+            self._workers = [asyncio.get_running_loop().create_task(self._worker()) for _ in range(self._n_workers)]
+
+    @property
+    def queue_length(self) -> int:
+        return sum(1 for e in self.entries.values() if not e.done.is_set())
+
+    async def _worker(self) -> None:
+        assert self._queue is not None
+        while True:
+            _prio, _seq, key = await self._queue.get()
+            entry = self.entries.get(key)
+            if entry is None or entry.started or entry.done.is_set():
+                continue
+            entry.started = True
+            try:
+                await self._run(entry)
+            except Exception as exc:  # the server never dies for one trace
+                log.exception("trace of %s failed", key.function)
+                entry.trace.error = f"internal error: {exc}"
+                entry.trace.status = "error"
+            finally:
+                entry.done.set()
+                self._notify(entry)
+
+    async def _run(self, entry: TraceEntry) -> None:
+        loop = asyncio.get_running_loop()
+        doc = self.documents.get(entry.key.uri)
+        if doc is None:
+            entry.trace.error, entry.trace.status = "document closed", "error"
+            return
+        settings = self.settings
+        source, index = doc.text, doc.index
+        fn = index.function(entry.key.function)
+        if fn is None:
+            entry.trace.error, entry.trace.status = f"no function {entry.key.function!r}", "error"
+            return
+        path = _uri_to_path(entry.key.uri)
+
+        def on_frame(step: int, frame: Frame) -> None:
+            loop.call_soon_threadsafe(self._on_frame, entry, step, frame)
+
+        def work() -> Trace:
+            engine = self.engines.make(settings, source=source, index=index, function=fn, call=entry.key.call, path=path,
+                                       cancel=entry.cancel)
+            sim = Simulation(engine, function=fn.qualname, call=entry.key.call, max_frames=settings.max_frames)
+            sim.listeners.append(on_frame)
+            lock = self._model_lock if engine.predicted else None
+            if lock is not None:
+                lock.acquire()
+            try:
+                return sim.run_to_end(cancel=entry.cancel)
+            finally:
+                if lock is not None:
+                    lock.release()
+
+        try:
+            trace = await loop.run_in_executor(self._pool, work)
+        except Cancelled:
+            entry.trace.status, entry.trace.error = "error", "cancelled"
+            return
+        except Exception as exc:
+            entry.trace.status, entry.trace.error = "error", _one_line(exc)
+            return
+        entry.trace = trace
+        names = {f.function for f in trace.frames}
+        entry.deps = {**self._deps_now(entry.key.uri, names), **{k: v for k, v in entry.deps.items()}}
+
+    def _on_frame(self, entry: TraceEntry, step: int, frame: Frame) -> None:
+        frames = entry.trace.frames
+        if step < len(frames):
+            del frames[step:]
+        frames.append(frame)
+        self._notify(entry)
+
+    def _notify(self, entry: TraceEntry) -> None:
+        for listener in list(self.listeners):
+            try:
+                listener(entry)
+            except Exception:  # a broken listener must not stop the work
+                log.exception("trace listener failed")
+
+    async def shutdown(self) -> None:
+        for entry in self.entries.values():
+            entry.cancel.cancel()
+        for task in self._workers:
+            task.cancel()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self.engines.close()
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+def _uri_to_path(uri: str) -> str:
+    if uri.startswith("file://"):
+        from urllib.parse import unquote, urlparse
+
+        return unquote(urlparse(uri).path)
+    return uri
