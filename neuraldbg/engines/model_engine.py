@@ -1,0 +1,170 @@
+"""A model as a simulation engine: one request per frame through the CWM codec.
+
+The prompt of every request is the context followed by the token ids of the
+frames so far, kept per frame exactly as the model produced them (or as the
+codec encoded a forced frame), so nothing is re-encoded and the backend's
+KV/prefix cache sees the same prefix step after step.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace as dc_replace
+from typing import Sequence
+
+from neuraldbg.backends.base import BackendError, CancelToken, Sampling, TokenBackend
+from neuraldbg.call_binding import BindingError, bind_call, function_params
+from neuraldbg.simulation import SimulationError, Step
+from neuraldbg.source.model import FunctionInfo
+from neuraldbg.trace.cwm_encode import encode_frame
+from neuraldbg.trace.cwm_parse import RawFrame, StreamParser
+from neuraldbg.trace.cwm_prompt import mark_entry, split_lines_keepends, trace_prompt_ids
+from neuraldbg.trace.cwm_tokens import EVENT_TOKEN, TRACE_STOP_IDS
+from neuraldbg.trace.frames import Event, Frame
+from neuraldbg.trace.linemap import LineMapper
+from neuraldbg.trace.tokenizer import TokenizerLike
+
+log = logging.getLogger(__name__)
+
+FRAME_TOKEN_CAP = 2048  # tokens one frame may take before we call the model stuck
+
+
+class ModelEngine:
+    predicted = True
+    supports_edit = True
+
+    def __init__(self, backend: TokenBackend, tok: TokenizerLike, *, source: str, function: FunctionInfo,
+                 functions: Sequence[FunctionInfo], call: str, sampling: Sampling, backend_kind: str,
+                 frame_token_cap: int = FRAME_TOKEN_CAP) -> None:
+        self.backend_impl = backend
+        self.tok = tok
+        self.backend = backend_kind
+        self.model = backend.name
+        self.source = source
+        self.function = function
+        self.functions = list(functions)
+        self.call = call
+        self.sampling = dc_replace(sampling, max_tokens=frame_token_cap)
+        self.context = trace_prompt_ids(tok, mark_entry(source, function.def_line))
+        self._ids: list[list[int]] = []  # token ids of each frame, exactly as in the prompt
+        self._raws: list[RawFrame] = []
+        self._mapper = LineMapper(source, self.functions)
+        self._ended = False
+
+    # -- helpers -------------------------------------------------------------
+    def prompt(self, forced: Event | None = None) -> list[int]:
+        ids = list(self.context)
+        for chunk in self._ids:
+            ids += chunk
+        if forced is not None:
+            ids.append(EVENT_TOKEN[forced])
+        return ids
+
+    def _push(self, raw: RawFrame, ids: list[int]) -> Frame:
+        self._raws.append(raw)
+        self._ids.append(ids)
+        return self._mapper.push(raw)
+
+    def _sampling_for_step(self) -> Sampling:
+        # A seed per step: regenerating a step after a step back gives the same frame.
+        if self.sampling.seed is None:
+            return self.sampling
+        return dc_replace(self.sampling, seed=self.sampling.seed + len(self._ids))
+
+    def _generate(self, forced: Event | None, cancel: CancelToken | None) -> Step:
+        prompt = self.prompt(forced)
+        parser = StreamParser(self.tok)
+        if forced is not None:
+            parser.parse_forced(forced)
+        produced: list[int] = []
+        raws: list[RawFrame] = []
+        for token_id in self.backend_impl.generate(prompt, stop_ids=TRACE_STOP_IDS, sampling=self._sampling_for_step(), cancel=cancel):
+            produced.append(token_id)
+            raws += parser.feed_ids([token_id])
+            if any(r.event is not None for r in raws) or any(r.end for r in raws):
+                break
+        frames = [r for r in raws if r.event is not None]
+        if frames:
+            raw = frames[0]
+            if any(r.end for r in raws):
+                self._ended = True
+            head = [EVENT_TOKEN[forced]] if forced is not None else []
+            return Step(self._push(raw, head + produced))
+        if any(r.end for r in raws):
+            return Step(None, status="complete")
+        tail = parser.close()
+        if tail and tail[0].event is not None and len(produced) < self.sampling.max_tokens:
+            # The stream stopped mid-frame without a stop token (e.g. a remote engine's own cap).
+            return Step(None, error=f"the model stopped in the middle of a frame: {tail[0].problem}", status="error")
+        return Step(None, error=f"the model did not finish a frame within {self.sampling.max_tokens} tokens", status="truncated")
+
+    # -- Engine ------------------------------------------------------------------
+    def first(self, cancel: CancelToken | None) -> Step:
+        self.truncate(0)
+        if not self.call:
+            return self._generate("call", cancel)  # the model imagines the inputs
+        try:
+            params = function_params(self._function_text())
+            bound_self = None
+            if self.function.is_method and params and params[0].name in ("self", "cls"):
+                bound_self = _receiver(self.call)
+            locals_ = bind_call(self.call, params, bound_self=bound_self)
+        except BindingError as exc:
+            raise SimulationError(f"cannot pass {self.call} to the model: {exc}") from None
+        lines = split_lines_keepends(self.source)
+        text = lines[self.function.first_line - 1].rstrip("\r\n") if self.function.first_line <= len(lines) else ""
+        frame = Frame("call", self.function.first_line, self.function.qualname, 0, locals_, None, text)
+        return Step(self._force(frame))
+
+    def next(self, frames: list[Frame], forced: Event | None, cancel: CancelToken | None) -> Step:
+        if len(frames) != len(self._ids):
+            self.truncate(len(frames))
+        if self._ended:
+            return Step(None, status="complete")
+        try:
+            return self._generate(forced, cancel)
+        except BackendError as exc:
+            return Step(None, error=str(exc), status="error")
+
+    def _force(self, frame: Frame) -> Frame:
+        """Append a frame written by us (teacher forcing), in full."""
+        ids = encode_frame(self.tok, frame, None)
+        line = frame.source if frame.source.endswith("\n") else frame.source + "\n"
+        raw = RawFrame(event=frame.event, locals_raw=dict(frame.locals), source_line=line, value=frame.value)
+        return self._push(raw, ids)
+
+    def truncate(self, n: int) -> None:
+        if n >= len(self._ids):
+            return
+        raws = self._raws[:n]
+        del self._ids[n:]
+        self._raws = []
+        self._mapper = LineMapper(self.source, self.functions)
+        for raw in raws:
+            self._raws.append(raw)
+            self._mapper.push(raw)
+        self._ended = False
+
+    def replace(self, step: int, frame: Frame) -> None:
+        self.truncate(step)
+        self._force(frame)
+
+    def reseed(self, seed: int | None) -> None:
+        self.sampling = dc_replace(self.sampling, seed=seed)
+
+    def _function_text(self) -> str:
+        lines = split_lines_keepends(self.source)
+        return "".join(lines[self.function.first_line - 1 : self.function.end_line])
+
+
+def _receiver(call: str) -> str | None:
+    """``Foo(2)`` for ``Foo(2).bar(3)``: what ``self`` is shown as."""
+    import ast
+
+    try:
+        node = ast.parse(call.strip(), mode="eval").body
+    except SyntaxError:
+        return None
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+        return ast.unparse(node.func.value)
+    return None
