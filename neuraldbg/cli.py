@@ -22,8 +22,8 @@ class CliError(Exception):
 
 
 def _add_backend_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--backend", choices=["exec", "local", "remote"], default="exec",
-                   help="exec: run it for real in the sandbox (default); local: CWM on this host's GPUs; remote: a vLLM/SGLang/neuraldbg model server")
+    p.add_argument("--backend", choices=["exec", "replay", "local", "remote"], default="exec",
+                   help="exec: run it for real in the sandbox (default); replay: a real run fed back through the model path; local: CWM on this host's GPUs; remote: a vLLM/SGLang/neuraldbg model server")
     p.add_argument("--model", help="model profile name (see models/) or a local checkpoint folder (local backend)")
     p.add_argument("--url", help="model server URL (remote backend), e.g. http://gpu-host:8000")
     p.add_argument("--api-key", help="API key for the remote backend (default: $NEURALDBG_API_KEY)")

@@ -1,0 +1,49 @@
+"""Run a whole trace on any backend for the command line."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from neuraldbg.config import Settings
+from neuraldbg.target import Target, resolve, split_spec
+from neuraldbg.trace.frames import Trace
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    return Settings(
+        backend=args.backend,
+        profile=args.model or "",
+        url=args.url or "",
+        api_key=args.api_key or os.environ.get("NEURALDBG_API_KEY", ""),
+        temperature=args.temperature if args.temperature is not None else 0.0,
+        seed=args.seed if args.seed is not None else 0,
+        max_frames=args.max_frames,
+        timeout_seconds=args.timeout,
+        allow_execution=True,  # the user asked for it on the command line
+    )
+
+
+def predict_for_cli(args: argparse.Namespace) -> tuple[Target, Trace]:
+    from neuraldbg.backends.base import BackendError
+    from neuraldbg.cli import CliError
+    from neuraldbg.engines.factory import EngineFactory
+    from neuraldbg.simulation import Simulation, SimulationError
+
+    settings = settings_from_args(args)
+    target = resolve(*split_spec(args.target), args.call, allow_imagined=settings.backend in ("local", "remote"))
+    factory = EngineFactory(require_permission=False)
+    try:
+        engine = factory.make(settings, source=target.source, index=target.index, function=target.function,
+                              call=target.call, path=target.path)
+        sim = Simulation(engine, function=target.function.qualname, call=target.call or "<imagined>",
+                         max_frames=settings.max_frames)
+        trace = sim.run_to_end()
+    except (BackendError, SimulationError) as exc:
+        raise CliError(str(exc)) from None
+    finally:
+        factory.close()
+    if not target.call and trace.frames:
+        first = trace.frames[0]
+        trace.call = f"{target.function.name}(" + ", ".join(f"{k}={v}" for k, v in first.locals.items()) + ")"
+    return target, trace
