@@ -44,6 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--call", help='the call to trace, e.g. "f([3, 4])" (default: the file\'s doctest or __main__ call)')
     t.add_argument("--format", choices=["table", "json", "cwm"], default="table")
     _add_backend_args(t)
+    d = sub.add_parser("debug", help="step through a (simulated) execution in the terminal")
+    d.add_argument("target", metavar="FILE::FUNC")
+    d.add_argument("--call", help="the call to debug (default: the file's entry points; model backends may imagine one)")
+    _add_backend_args(d)
     return parser
 
 
@@ -78,7 +82,28 @@ def cmd_trace(args: argparse.Namespace) -> int:
     return 0 if trace.error is None else 1
 
 
-COMMANDS = {"trace": cmd_trace}
+def cmd_debug(args: argparse.Namespace) -> int:
+    from neuraldbg.backends.base import BackendError
+    from neuraldbg.debug_cli import run_debugger
+    from neuraldbg.engines.factory import EngineFactory
+    from neuraldbg.predict import settings_from_args
+    from neuraldbg.simulation import Simulation, SimulationError
+
+    settings = settings_from_args(args)
+    target = resolve(*split_spec(args.target), args.call, allow_imagined=settings.backend in ("local", "remote"))
+    factory = EngineFactory(require_permission=False)
+    try:
+        engine = factory.make(settings, source=target.source, index=target.index, function=target.function,
+                              call=target.call, path=target.path)
+        sim = Simulation(engine, function=target.function.qualname, call=target.call, max_frames=settings.max_frames)
+        return run_debugger(sim)
+    except (BackendError, SimulationError) as exc:
+        raise CliError(str(exc)) from None
+    finally:
+        factory.close()
+
+
+COMMANDS = {"trace": cmd_trace, "debug": cmd_debug}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
