@@ -1,0 +1,115 @@
+"""One generation at a time on a TokenBackend, fed to asyncio handlers.
+
+The backend runs in a single dedicated thread (a GPU holds one model; its KV
+reuse assumes one caller at a time); requests wait their turn in arrival
+order. Each job has its own CancelToken: a client that goes away cancels its
+job, whether it is running (stopped at the next token, freeing the GPU) or
+still waiting (never started).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from neuraldbg.backends.base import BackendError, CancelToken, Cancelled, Sampling, TokenBackend
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class JobEnd:
+    """The last item of a job's stream."""
+
+    error: str | None = None
+    cancelled: bool = False
+    cached_tokens: int = 0  # prompt tokens the backend served from its cache
+
+
+class GenerationWorker:
+    def __init__(self, backend: TokenBackend) -> None:
+        self.backend = backend
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="neuraldbg-model")
+        self._active: set[CancelToken] = set()
+        self._lock = threading.Lock()
+        self._closed = False
+
+    async def run(
+        self, prompt: Sequence[int], *, stop_ids: Sequence[int], sampling: Sampling
+    ) -> AsyncIterator[list[int] | JobEnd]:
+        """Yield batches of generated ids as they come, then one :class:`JobEnd`.
+
+        Closing the iterator early (the client disconnected) cancels the job.
+        """
+        if self._closed:
+            yield JobEnd(error="the model server is shutting down")
+            return
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[int | JobEnd] = asyncio.Queue()
+        cancel = CancelToken()
+
+        def put(item: int | JobEnd) -> None:
+            try:
+                loop.call_soon_threadsafe(queue.put_nowait, item)
+            except RuntimeError:  # the event loop is gone (server stopped)
+                cancel.cancel()
+
+        def job() -> None:
+            if cancel.cancelled:
+                put(JobEnd(cancelled=True))
+                return
+            stats = self.backend.stats
+            reused_before = stats.reused_tokens
+            try:
+                for token_id in self.backend.generate(prompt, stop_ids=stop_ids, sampling=sampling, cancel=cancel):
+                    put(token_id)
+                    if cancel.cancelled:  # a backend that does not check between tokens
+                        raise Cancelled()
+                put(JobEnd(cached_tokens=max(stats.reused_tokens - reused_before, 0)))
+            except Cancelled:
+                log.info("generation cancelled (client went away)")
+                put(JobEnd(cancelled=True))
+            except BackendError as e:
+                put(JobEnd(error=str(e)))
+            except Exception as e:  # a bug in a backend must not kill the worker thread
+                log.exception("generation failed")
+                put(JobEnd(error=f"internal error: {type(e).__name__}: {e}"))
+
+        with self._lock:
+            self._active.add(cancel)
+        try:
+            try:
+                self._executor.submit(job)
+            except RuntimeError:  # shut down between the check and here
+                yield JobEnd(error="the model server is shutting down")
+                return
+            while True:
+                item = await queue.get()
+                batch: list[int] = []
+                while isinstance(item, int):
+                    batch.append(item)
+                    if queue.empty():
+                        item = None
+                        break
+                    item = queue.get_nowait()
+                if batch:
+                    yield batch
+                if isinstance(item, JobEnd):
+                    yield item
+                    return
+        finally:
+            cancel.cancel()  # no-op after a normal end; stops the GPU work otherwise
+            with self._lock:
+                self._active.discard(cancel)
+
+    def shutdown(self) -> None:
+        self._closed = True
+        with self._lock:
+            for cancel in self._active:
+                cancel.cancel()
+        # Waiting jobs still run: they see their token set and end at once.
+        self._executor.shutdown(wait=False)
