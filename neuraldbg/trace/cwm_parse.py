@@ -22,7 +22,6 @@ from neuraldbg.trace.cwm_tokens import (
     ACTION_SEP,
     ARG_SEP,
     END_IDS,
-    EVENT_TOKEN,
     FRAME_SEP,
     SPECIAL_NAMES,
     TOKEN_EVENT,
@@ -67,7 +66,7 @@ class _State(Enum):
 _Piece = int | str
 
 # A possibly incomplete special name at the end of a text chunk: held back until more text arrives.
-_PARTIAL_NAME_RE = re.compile(r"<(?:\|[A-Za-z0-9_]*)?$")
+_PARTIAL_NAME_RE = re.compile(r"<(?:\|[A-Za-z0-9_]*\|?)?$")
 _MAX_NAME = max(len(n) for n in SPECIAL_NAMES.values())
 
 
