@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -64,11 +64,18 @@ class GenerationWorker:
                 return
             stats = self.backend.stats
             reused_before = stats.reused_tokens
+            tokens: Iterator[int] | None = None
+            late = 0
             try:
-                for token_id in self.backend.generate(prompt, stop_ids=stop_ids, sampling=sampling, cancel=cancel):
+                tokens = self.backend.generate(prompt, stop_ids=stop_ids, sampling=sampling, cancel=cancel)
+                for token_id in tokens:
                     put(token_id)
-                    if cancel.cancelled:  # a backend that does not check between tokens
-                        raise Cancelled()
+                    # The backend checks its token before the next one; one
+                    # that yields again after a cancel does not check at all.
+                    if cancel.cancelled:
+                        late += 1
+                        if late > 1:
+                            raise Cancelled()
                 put(JobEnd(cached_tokens=max(stats.reused_tokens - reused_before, 0)))
             except Cancelled:
                 log.info("generation cancelled (client went away)")
@@ -78,6 +85,13 @@ class GenerationWorker:
             except Exception as e:  # a bug in a backend must not kill the worker thread
                 log.exception("generation failed")
                 put(JobEnd(error=f"internal error: {type(e).__name__}: {e}"))
+            finally:
+                close = getattr(tokens, "close", None)
+                if close is not None:
+                    try:
+                        close()
+                    except Exception:
+                        log.exception("closing the backend's generator failed")
 
         with self._lock:
             self._active.add(cancel)

@@ -686,7 +686,8 @@ class RemoteBackend:
         try:
             data = resp.json().get("data")
         except (ValueError, AttributeError):
-            raise BackendError(f"model server at {self.url} sent a malformed /v1/models answer") from None
+            log.debug("model server at %s: /v1/models is not a model list; ignored", self.url)
+            return None
         return data if isinstance(data, list) else []
 
     def _models(self) -> list[Any] | None:
