@@ -93,6 +93,7 @@ class Trace:
     status: TraceStatus = "complete"
     model: str | None = None  # model name for predicted traces
     predicted: bool = False
+    stdout: str = ""  # what an executed program printed (capped); empty for predicted traces
 
     # -- derived views -------------------------------------------------
     def locals_at(self, step: int) -> dict[str, str]:
@@ -204,6 +205,8 @@ class Trace:
         }
         if self.model is not None:
             out["model"] = self.model
+        if self.stdout:
+            out["stdout"] = self.stdout
         return out
 
     @staticmethod
@@ -216,4 +219,5 @@ class Trace:
             error=data.get("error"),
             status=data.get("status", "complete"),
             model=data.get("model"),
+            stdout=str(data.get("stdout") or ""),
         )

@@ -1,0 +1,330 @@
+"""The sandboxed tracer child: one traced call, a JSON request in, a JSON result out.
+
+Started by :mod:`neuraldbg.tracer.runner` as a script (``python -s -S -P -X
+utf8 child.py``, cwd = a fresh sandbox directory), so it uses the standard
+library only and loads its sibling modules by path. Order matters: read the
+request, take over stdio, set limits and timers, then install the sandbox
+hook, and only then run any of the user's code.
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import json
+import os
+import signal
+import sys
+import types
+
+TYPE_CHECKING = False  # typing costs startup; mypy still reads the block below
+if TYPE_CHECKING:
+    from typing import Any
+
+RESULT_MARKER = b"\n--neuraldbg-result--\n"  # the parent reads what follows the last one
+OUTPUT_CAP = 100_000  # characters of the program's stdout/stderr kept
+CALL_FILENAME = "<call>"  # code from the call string is never traced
+SWALLOWED_HALT_GRACE = 0.5  # seconds a program may run on after swallowing a Halt
+
+
+def _load_siblings(*names: str) -> list[types.ModuleType]:
+    """Import the tracer's standard-library-only modules next to this file
+    (cached bytecode, no importlib.util), then rename them so that they can
+    never shadow a module of the user's called ``sandbox`` or ``reprs``."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path.insert(0, here)
+    try:
+        modules = [__import__(name) for name in names]
+    finally:
+        sys.path.remove(here)
+    for name, module in zip(names, modules):
+        sys.modules[f"_neuraldbg_tracer_{name}"] = sys.modules.pop(name)
+    return modules
+
+
+class CappedText(io.TextIOBase):
+    """A text stream that keeps the first ``cap`` characters written to it."""
+
+    def __init__(self, cap: int) -> None:
+        super().__init__()
+        self._cap = cap
+        self._parts: list[str] = []
+        self._size = 0
+        self._dropped = 0
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return "utf-8"
+
+    def writable(self) -> bool:
+        return True
+
+    def isatty(self) -> bool:
+        return False
+
+    def write(self, text: str) -> int:
+        if not isinstance(text, str):
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+        room = self._cap - self._size
+        kept = text[: max(room, 0)]
+        if kept:
+            self._parts.append(kept)
+            self._size += len(kept)
+        self._dropped += len(text) - len(kept)
+        return len(text)
+
+    def getvalue(self) -> str:
+        text = "".join(self._parts)
+        return f"{text}…<+{self._dropped} chars>" if self._dropped else text
+
+
+class UserError(Exception):
+    """The user's file or call could not be run; the message is for the user."""
+
+
+def describe(exc: BaseException) -> str:
+    """``ExcType: first line of the message`` (never raises)."""
+    try:
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    except BaseException:
+        message = ""
+    name = type(exc).__name__
+    text = f"{name}: {message}" if message else name
+    return text if len(text) <= 500 else text[:500] + "…"
+
+
+class ChildRun:
+    """One request, from the raw JSON to the written result."""
+
+    def __init__(self, request: dict[str, Any], result_fd: int) -> None:
+        self.source: str = request["source"]
+        self.call: str = request["call"]
+        self.path: str = request["path"]
+        self.limits: dict[str, Any] = request["limits"]
+        self.extra_path: list[str] = request.get("sys_path", [])
+        self.result_fd = result_fd
+        self.stdout = CappedText(OUTPUT_CAP)
+        self.stderr = CappedText(OUTPUT_CAP)
+        self.function: str | None = request.get("function")
+        self.recorder: Any = None  # recorder.Recorder once the source parsed
+        self.halt_type: type[BaseException] = BaseException
+        self._finishing = False
+
+    # -- result --------------------------------------------------------
+    def finish(self, status: str, error: str | None) -> None:
+        """Write the result and end the process (no atexit, no thread joins)."""
+        if self._finishing:
+            return
+        self._finishing = True
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.setitimer(signal.ITIMER_PROF, 0)
+        sys.settrace(None)
+        frames = self.recorder.frames if self.recorder is not None else []
+        payload = {
+            "status": status,
+            "error": error,
+            "function": self.function,
+            "frames": frames,
+            "stdout": self.stdout.getvalue(),
+            "stderr": self.stderr.getvalue(),
+        }
+        data = RESULT_MARKER + json.dumps(payload, ensure_ascii=True, separators=(",", ":")).encode("ascii") + b"\n"
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self.result_fd, view) :]
+        os._exit(0)
+
+    # -- limits --------------------------------------------------------
+    def on_limit(self, status: str, error: str) -> None:
+        """A timer fired: unwind the program, or if it swallowed an earlier
+        Halt (or is not being traced), end it right here."""
+        if self._finishing:
+            return
+        recorder = self.recorder
+        if recorder is None or recorder.stop_reason is not None:
+            reason = recorder.stop_reason if recorder is not None and recorder.stop_reason else (status, error)
+            self.finish(*reason)
+        signal.setitimer(signal.ITIMER_REAL, SWALLOWED_HALT_GRACE)
+        recorder.halt(status, error)
+
+    def arm_timers(self) -> None:
+        wall = float(self.limits["wall_seconds"])
+        cpu = float(self.limits["cpu_seconds"])
+        timeout = f"timed out after {wall:g} s (the program may not halt)"
+        cpu_out = f"CPU time limit of {cpu:g} s exceeded (the program may not halt)"
+        signal.signal(signal.SIGALRM, lambda signum, frame: self.on_limit("truncated", timeout))
+        signal.signal(signal.SIGPROF, lambda signum, frame: self.on_limit("truncated", cpu_out))
+        signal.signal(signal.SIGXCPU, lambda signum, frame: self.on_limit("truncated", cpu_out))
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a too-large write fails with EFBIG instead
+        signal.setitimer(signal.ITIMER_REAL, wall)
+        signal.setitimer(signal.ITIMER_PROF, cpu)
+
+    # -- the run -------------------------------------------------------
+    def run(self) -> None:
+        sandbox, recorder_module, reprs = _load_siblings("sandbox", "recorder", "reprs")
+        self.halt_type = recorder_module.Halt
+        self._extend_sys_path()
+        sandbox.apply_resource_limits(
+            int(self.limits["memory_mb"]), float(self.limits["cpu_seconds"]), int(self.limits["max_file_mb"])
+        )
+        self.arm_timers()
+        try:
+            code, def_lines = self._compile()
+            renderer = reprs.Renderer(int(self.limits["max_repr"]))
+            self.recorder = recorder_module.Recorder(
+                self.path, int(self.limits["max_frames"]), renderer.render, def_lines
+            )
+            sandbox.install(os.getcwd())
+            # From here on everything may run user code.
+            sys.stdin, sys.stdout, sys.stderr = io.StringIO(""), self.stdout, self.stderr
+            namespace = self._load_module(code)
+            call_code, temps = self._prepare_call(namespace)
+        except UserError as exc:
+            self.finish("error", str(exc))
+            return
+        except self.halt_type:
+            self.finish(*self.recorder.stop_reason)
+            return
+        self._traced_call(call_code, namespace, temps)
+
+    def _extend_sys_path(self) -> None:
+        sys.dont_write_bytecode = True  # no __pycache__ next to the user's files
+        if os.path.isfile(self.path):
+            sys.path.insert(0, os.path.dirname(os.path.abspath(self.path)))
+        for entry in self.extra_path:
+            if entry not in sys.path:
+                sys.path.append(entry)
+
+    def _compile(self) -> tuple[types.CodeType, dict[int, int]]:
+        try:
+            tree = ast.parse(self.source, filename=self.path)
+            code = compile(tree, self.path, "exec", dont_inherit=True)
+        except SyntaxError as exc:
+            where = f" at line {exc.lineno}" if exc.lineno else ""
+            raise UserError(f"syntax error{where}: {exc.msg}") from None
+        except (ValueError, RecursionError, MemoryError) as exc:  # null bytes, absurd nesting
+            raise UserError(f"cannot compile {self.path}: {describe(exc)}") from None
+        def_lines: dict[int, int] = {}
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.decorator_list:
+                def_lines[node.decorator_list[0].lineno] = node.lineno
+        return code, def_lines
+
+    def _load_module(self, code: types.CodeType) -> dict[str, Any]:
+        name = _module_name(self.path)
+        module = types.ModuleType(name)
+        module.__file__ = self.path
+        # Registered so that pickle, dataclasses and typing find it, unless the
+        # name would shadow a module the standard library imports.
+        if name not in sys.modules and name not in sys.stdlib_module_names:
+            sys.modules[name] = module
+        try:
+            exec(code, module.__dict__)
+        except self.halt_type:
+            raise
+        except BaseException as exc:
+            raise UserError(describe(exc)) from None
+        return module.__dict__
+
+    def _prepare_call(self, namespace: dict[str, Any]) -> tuple[types.CodeType, dict[str, Any]]:
+        """Evaluate the callee and the arguments (untraced) into temporaries,
+        and compile the call itself over them, so that ``f(*a, **k)`` keeps
+        Python's own semantics."""
+        try:
+            tree = ast.parse(self.call.strip(), filename=CALL_FILENAME, mode="eval")
+        except SyntaxError as exc:
+            raise UserError(f"invalid call {self.call!r}: {exc.msg}") from None
+        node = tree.body
+        if not isinstance(node, ast.Call):
+            raise UserError(f"invalid call {self.call!r}: expected one function call, like f(1, 2)")
+        temps: dict[str, Any] = {}
+
+        def hoist(expr: ast.expr) -> ast.expr:
+            name = f"__neuraldbg_{len(temps)}"
+            try:
+                value = eval(compile(ast.Expression(expr), CALL_FILENAME, "eval"), namespace)
+            except self.halt_type:
+                raise
+            except BaseException as exc:
+                raise UserError(f"{describe(exc)} (while evaluating {ast.unparse(expr)!r} of the call)") from None
+            temps[name] = value
+            return ast.Name(id=name, ctx=ast.Load())
+
+        callee_text = ast.unparse(node.func)
+        node.func = hoist(node.func)
+        node.args = [ast.Starred(hoist(a.value), ast.Load()) if isinstance(a, ast.Starred) else hoist(a) for a in node.args]
+        node.keywords = [ast.keyword(kw.arg, hoist(kw.value)) for kw in node.keywords]
+        if self.function is None:
+            self.function = _qualname_of(temps[node.func.id]) or callee_text  # type: ignore[attr-defined]
+        expression = ast.fix_missing_locations(ast.Expression(node))
+        return compile(expression, CALL_FILENAME, "eval"), temps
+
+    def _traced_call(self, call_code: types.CodeType, namespace: dict[str, Any], temps: dict[str, Any]) -> None:
+        recorder = self.recorder
+        raised: BaseException | None = None
+        recorder.start()
+        try:
+            eval(call_code, namespace, temps)
+        except self.halt_type:
+            pass
+        except BaseException as exc:
+            raised = exc
+        finally:
+            alive = recorder.stop()
+        if recorder.stop_reason is not None:
+            self.finish(*recorder.stop_reason)
+        error = describe(raised) if raised is not None else None
+        if not alive and recorder.active:
+            try:
+                recovered = raised is not None and recorder.unwind_from(raised)
+            except self.halt_type:
+                self.finish(*recorder.stop_reason)
+                return
+            if not recovered:
+                self.finish("truncated", "tracing stopped early (the program switched sys.settrace off, or the tracer hit the recursion limit)")
+        if not recorder.frames:
+            self.finish("error", f"the call {self.call} ran no function defined in {self.path}" + (f" ({error})" if error else ""))
+        self.finish("complete", error)
+
+
+def _module_name(path: str) -> str:
+    stem = os.path.splitext(os.path.basename(path))[0]
+    return stem if stem.isidentifier() else "program"
+
+
+def _qualname_of(callee: object) -> str | None:
+    """The qualified name of the Python function a call of ``callee`` runs."""
+    target: Any = callee
+    if isinstance(callee, type):
+        target = callee.__dict__.get("__init__") or getattr(callee, "__init__", None)
+    elif not hasattr(callee, "__code__") and not hasattr(callee, "__func__"):
+        target = getattr(type(callee), "__call__", None)
+    target = getattr(target, "__func__", target)
+    code = getattr(target, "__code__", None)
+    if not isinstance(code, types.CodeType):
+        return None
+    return code.co_qualname.replace(".<locals>", "")
+
+
+def main() -> None:
+    request = json.loads(sys.stdin.buffer.read().decode("utf-8"))
+    # The result goes to a private copy of stdout; fd 0/1 become /dev/null so
+    # neither the program nor C code can read the request pipe or write into
+    # the result stream by accident.
+    result_fd = os.dup(1)
+    null = os.open(os.devnull, os.O_RDWR)
+    os.dup2(null, 0)
+    os.dup2(null, 1)
+    os.close(null)
+    run = ChildRun(request, result_fd)
+    try:
+        run.run()
+    except BaseException as exc:  # a bug in the tracer, not in the program
+        import traceback
+
+        os.write(2, traceback.format_exc().encode("utf-8", "replace"))
+        run.finish("error", f"tracer child failed: {describe(exc)}")
+
+
+if __name__ == "__main__":
+    main()
