@@ -172,29 +172,58 @@ def test_decorated_function_call_frame() -> None:
         "def f(x):  # << START_OF_TRACE\n"
         "    return g(x) * 2\n"
     )
-    # a tracer reports the decorator line for the call (co_firstlineno)
+    # the tracer reports a decorated function's call on its def line (CWM's action is the def line)
     out = assert_round_trip(
         src,
         [
             ("call", 8, "f", 0, {"x": "1"}, None),
             ("line", 9, "f", 0, {"x": "1"}, None),
-            ("call", 4, "g", 1, {"x": "1"}, None),
+            ("call", 5, "g", 1, {"x": "1"}, None),
             ("line", 6, "g", 1, {"x": "1"}, None),
             ("return", 6, "g", 1, None, "2"),
             ("return", 9, "f", 0, None, "4"),
         ],
     )
     assert out[0].source == "def f(x):"  # the model never sees the marker in a frame
-    # the model may write the def line instead: same function, same line
+    # the model may write the decorator line instead (what sys.settrace reports): same function, def line
     text = (
         '<|call_sep|>{"x": "1"}<|action_sep|>def f(x):\n<|frame_sep|>'
         '<|line_sep|>{"x": ".."}<|action_sep|>    return g(x) * 2\n<|frame_sep|>'
-        '<|call_sep|>{"x": "1"}<|action_sep|>def g(x):\n<|frame_sep|>'
+        '<|call_sep|>{"x": "1"}<|action_sep|>@deco\n<|frame_sep|>'
         '<|line_sep|>{"x": ".."}<|action_sep|>    return x + 1\n<|frame_sep|>'
     )
     got = frames_from_trace_text(text, src, functions_of(src))
-    assert [(f.line, f.function, f.depth) for f in got] == [(8, "f", 0), (9, "f", 0), (4, "g", 1), (6, "g", 1)]
+    assert [(f.line, f.function, f.depth) for f in got] == [(8, "f", 0), (9, "f", 0), (5, "g", 1), (6, "g", 1)]
     assert got[3].locals == {"x": "1"} and all(f.problem is None for f in got)
+
+
+def test_lambda_and_class_body_scopes() -> None:
+    src = (
+        "def f(n):\n"
+        "    h = lambda a: a + 1\n"
+        "    class K:\n"
+        "        size = 2\n"
+        "    return h(n) * K.size\n"
+    )
+    fn_repr = "<function f.<locals>.<lambda> at 0x1>"
+    k_repr = "<class '__main__.f.<locals>.K'>"
+    assert_round_trip(
+        src,
+        [
+            ("call", 1, "f", 0, {"n": "1"}, None),
+            ("line", 2, "f", 0, {"n": "1"}, None),
+            ("line", 3, "f", 0, {"n": "1", "h": fn_repr}, None),
+            ("call", 3, "f.K", 1, {}, None),
+            ("line", 3, "f.K", 1, {"__module__": "'__main__'", "__qualname__": "'f.<locals>.K'"}, None),
+            ("line", 4, "f.K", 1, {"__module__": "'__main__'", "__qualname__": "'f.<locals>.K'"}, None),
+            ("return", 4, "f.K", 1, None, "None"),
+            ("line", 5, "f", 0, {"n": "1", "h": fn_repr, "K": k_repr}, None),
+            ("call", 2, "f.<lambda>", 1, {"a": "1"}, None),
+            ("line", 2, "f.<lambda>", 1, {"a": "1"}, None),
+            ("return", 2, "f.<lambda>", 1, None, "2"),
+            ("return", 5, "f", 0, None, "4"),
+        ],
+    )
 
 
 def test_nested_function_lines_stay_in_their_scope() -> None:
@@ -372,3 +401,68 @@ def test_return_without_call_and_model_past_the_end() -> None:
     got = frames_from_trace_text(text, src, functions_of(src))
     assert got[0].depth == 0 and "outside any call" in (got[0].problem or "")
     assert got[1].line == 2 and "outside any call" in (got[1].problem or "")
+
+
+def test_control_flow_tells_identical_lines_apart() -> None:
+    """After ``if`` on line 3 the else branch's ``a.append(w)`` (line 7) runs,
+    not the one inside the if body (line 5): order alone would pick line 5."""
+    src = (
+        "def f(r, w):\n"
+        "    a = []\n"
+        "    if r == w:\n"
+        "        a.append(r)\n"
+        "        a.append(w)\n"
+        "    else:\n"
+        "        a.append(w)\n"
+        "        a.append(r)\n"
+        "    return a\n"
+    )
+    out = assert_round_trip(
+        src,
+        [
+            ("call", 1, "f", 0, {"r": "1", "w": "2"}, None),
+            ("line", 2, "f", 0, {"r": "1", "w": "2"}, None),
+            ("line", 3, "f", 0, {"r": "1", "w": "2", "a": "[]"}, None),
+            ("line", 7, "f", 0, {"r": "1", "w": "2", "a": "[]"}, None),
+            ("line", 8, "f", 0, {"r": "1", "w": "2", "a": "[2]"}, None),
+            ("line", 9, "f", 0, {"r": "1", "w": "2", "a": "[2, 1]"}, None),
+            ("return", 9, "f", 0, None, "[2, 1]"),
+        ],
+    )
+    assert [f.line for f in out] == [1, 2, 3, 7, 8, 9, 9]
+
+
+def test_control_flow_second_identical_loop_header() -> None:
+    src = "def f(xs):\n    for x in xs:\n        pass\n    n = 0\n    for x in xs:\n        n += x\n    return n\n"
+    rows = [
+        ("call", 1, "f", 0, {"xs": "[1]"}, None),
+        ("line", 2, "f", 0, {"xs": "[1]"}, None),
+        ("line", 3, "f", 0, {"xs": "[1]", "x": "1"}, None),
+        ("line", 2, "f", 0, {"xs": "[1]", "x": "1"}, None),
+        ("line", 4, "f", 0, {"xs": "[1]", "x": "1"}, None),
+        ("line", 5, "f", 0, {"xs": "[1]", "x": "1", "n": "0"}, None),
+        ("line", 6, "f", 0, {"xs": "[1]", "x": "1", "n": "0"}, None),
+        ("line", 5, "f", 0, {"xs": "[1]", "x": "1", "n": "1"}, None),
+        ("line", 7, "f", 0, {"xs": "[1]", "x": "1", "n": "1"}, None),
+        ("return", 7, "f", 0, None, "1"),
+    ]
+    assert [f.line for f in assert_round_trip(src, rows)] == [r[1] for r in rows]
+
+
+def test_line_flow_of_source_that_does_not_compile() -> None:
+    from neuraldbg.trace.lineflow import LineFlow
+
+    assert LineFlow("def f(:\n").successors(1) == frozenset() and not LineFlow("x = ??\n").available
+    flow = LineFlow("def f(x):\n    while x:\n        x -= 1\n    return x\n")
+    assert flow.successors(2) >= {3, 4} and 2 in flow.successors(3)
+    # a loop on one line can follow itself
+    assert 2 in LineFlow("def f(x):\n    while x: x -= 1\n    return x\n").successors(2)
+    # still mapped by order when the source does not compile
+    src = "def f(x):\n    x += 1\n    x += 1\n    y = ??\n"
+    text = (
+        '<|call_sep|>{"x": "0"}<|action_sep|>def f(x):\n<|frame_sep|>'
+        '<|line_sep|>{"x": ".."}<|action_sep|>    x += 1\n<|frame_sep|>'
+        '<|line_sep|>{"x": "1"}<|action_sep|>    x += 1\n<|frame_sep|>'
+    )
+    fns = [fn for fn in functions_of("def f(x):\n    x += 1\n    x += 1\n    y = 0\n")]
+    assert [f.line for f in frames_from_trace_text(text, src, fns)] == [1, 2, 3]

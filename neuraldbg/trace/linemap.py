@@ -3,10 +3,11 @@
 :class:`LineMapper` follows the call stack a trace implies and, frame by
 frame: resolves ``..`` values, computes depths, and maps each emitted source
 line back to a 1-based line number using the scope (only lines the current
-function executes) and the order (the nearest candidate after the scope's
-previous line, else the nearest before it, as loops go back). The release's
-demo instead searched the whole file for the text, so duplicate lines were
-ambiguous.
+function executes), the control flow (only lines the compiled code can run
+next, see :mod:`neuraldbg.trace.lineflow`) and the order (the nearest
+candidate after the scope's previous line, else the nearest before it, as
+loops go back). The release's demo instead searched the whole file for the
+text, so duplicate lines were ambiguous.
 """
 
 from __future__ import annotations
@@ -22,10 +23,13 @@ from neuraldbg.trace.cwm_encode import DIFF
 from neuraldbg.trace.cwm_parse import RawFrame
 from neuraldbg.trace.cwm_prompt import split_lines_keepends, strip_marker
 from neuraldbg.trace.frames import Event, Frame
+from neuraldbg.trace.lineflow import LineFlow
 
 log = logging.getLogger(__name__)
 
 UNKNOWN_FUNCTION = "?"
+_RESUME_RE = re.compile(r"\b(yield|await)\b")
+_CLASS_RE = re.compile(r"\s*class\s+(\w+)")
 _DEMO_WALK_LIMIT = 10_000  # frames; the scope fallback covers anything further back
 
 
@@ -41,6 +45,14 @@ def _contains(outer: FunctionInfo, inner: FunctionInfo) -> bool:
 
 def _short(text: str, limit: int = 60) -> str:
     return repr(text if len(text) <= limit else text[:limit] + "...")
+
+
+@dataclass(frozen=True)
+class _CallTarget:
+    function: FunctionInfo | None  # whose lines the new scope runs (the enclosing one for a lambda)
+    qualname: str
+    line: int
+    alternatives: tuple[FunctionInfo, ...] = ()
 
 
 @dataclass
@@ -66,7 +78,8 @@ class LineMapper:
     def __init__(self, source: str, functions: Sequence[FunctionInfo]) -> None:
         self._functions = sorted(functions, key=lambda f: (f.first_line, -f.end_line))
         keys = [line_key(line) for line in split_lines_keepends(source)]
-        self._n_lines = len(keys)
+        self._keys = keys
+        self._flow = LineFlow(source)
         self._by_key: dict[str, list[int]] = {}
         self._by_stripped: dict[str, list[int]] = {}
         for number, key in enumerate(keys, start=1):
@@ -115,17 +128,17 @@ class LineMapper:
         caller = self._stack[-1] if self._stack else None
         depth = len(self._stack)
         key = line_key(raw.source_line)
-        fn, line, alternatives = self._map_call(key, raw, caller)
-        if fn is None and line == 0:
+        target = self._map_call(key, raw, caller)
+        fn, line, qualname = target.function, target.line, target.qualname
+        if line == 0:
             problems.append(f"line not in source: {_short(raw.source_line.rstrip())}")
-        qualname = fn.qualname if fn is not None else UNKNOWN_FUNCTION
         locals_: dict[str, str] = {}
         for name, value in raw.locals_raw.items():
             locals_[name] = value
             if value == DIFF:
                 problems.append(f"'..' for {name!r} in a call frame")
-        # the scope's body starts after its def line; a resumed generator goes on from its last line
-        start = fn.def_line if fn is not None and line == fn.first_line else line
+        # the body starts after the def line; a resumed generator or a lambda goes on from its line
+        start = line
         self._stack.append(
             _Scope(
                 function=fn,
@@ -133,7 +146,7 @@ class LineMapper:
                 depth=depth,
                 last_line=start,
                 locals=locals_,
-                alternatives=alternatives,
+                alternatives=target.alternatives,
             )
         )
         return self._frame(raw, "call", line, qualname, depth, locals_, problems)
@@ -204,9 +217,7 @@ class LineMapper:
         return None
 
     # -- line mapping ------------------------------------------------------------
-    def _map_call(
-        self, key: str, raw: RawFrame, caller: _Scope | None
-    ) -> tuple[FunctionInfo | None, int, tuple[FunctionInfo, ...]]:
+    def _map_call(self, key: str, raw: RawFrame, caller: _Scope | None) -> _CallTarget:
         headers = self._headers.get(key)
         if not headers:
             stripped = key.strip()
@@ -214,21 +225,31 @@ class LineMapper:
         if headers:
             fns = list(dict.fromkeys(fn for _, fn in headers))
             fn = self._pick_callee(fns, raw.locals_raw, caller)
-            return fn, fn.first_line, tuple(f for f in fns if f is not fn)
-        # not a def line: a comprehension, lambda or generator expression on the
-        # caller's line, or a generator resuming at its yield
+            # the def line, whichever header line was written (the tracer reports it so too)
+            return _CallTarget(fn, fn.qualname, fn.def_line, tuple(f for f in fns if f is not fn))
         candidates = self._candidates(key)
         if not candidates:
-            return None, 0, ()
+            return _CallTarget(None, UNKNOWN_FUNCTION, 0)
+        # a generator (or coroutine) resuming where it was suspended
+        resumes = [c for c in candidates if _RESUME_RE.search(self._keys[c - 1])]
+        owners = [o for o in (self._owner(c) for c in resumes) if o is not None]
+        for owner in dict.fromkeys(owners):
+            mine = [c for c in resumes if self._owner(c) is owner]
+            last = self._last_line_of.get(owner.qualname, 0)
+            return _CallTarget(owner, owner.qualname, self._choose(mine, last, "return"))
+        # an anonymous scope: a lambda, or a class body run inside the traced code
         if caller is not None and caller.last_line in candidates:
             line = caller.last_line
-            return self._owner(line), line, ()
-        for line in candidates:
-            owner = self._owner(line)
-            if owner is not None and owner.qualname in self._last_line_of:
-                mine = [c for c in candidates if self._owner(c) is owner]
-                return owner, self._choose(mine, self._last_line_of[owner.qualname], "return"), ()
-        return self._owner(candidates[0]), candidates[0], ()
+        else:
+            line = self._choose(candidates, caller.last_line if caller is not None else 0, "line")
+        owner = self._owner(line)
+        prefix = owner.qualname + "." if owner is not None else ""
+        cls = _CLASS_RE.match(self._keys[line - 1])
+        if cls is not None:
+            return _CallTarget(None, prefix + cls.group(1), line)
+        if "lambda" in self._keys[line - 1]:
+            return _CallTarget(owner, prefix + "<lambda>", line)
+        return _CallTarget(owner, owner.qualname if owner is not None else UNKNOWN_FUNCTION, line)
 
     @staticmethod
     def _pick_callee(fns: list[FunctionInfo], args: dict[str, str], caller: _Scope | None) -> FunctionInfo:
@@ -286,15 +307,21 @@ class LineMapper:
             return found
         return self._by_stripped.get(key.strip(), []) if key.strip() else []
 
-    @staticmethod
-    def _choose(candidates: list[int], previous: int, event: Event) -> int:
-        """Line frames: the nearest candidate after ``previous``, else the
-        nearest at or before it (a loop going back). Return/exception frames
-        happen on the line just run: ``previous`` itself first."""
+    def _choose(self, candidates: list[int], previous: int, event: Event) -> int:
+        """Line frames: among the candidates the compiled code allows after
+        ``previous`` (all of them when it tells nothing), the nearest after
+        ``previous``, else the nearest at or before it (a loop going back).
+        Return/exception frames happen on the line just run: ``previous``
+        itself first."""
         if len(candidates) == 1 or previous <= 0:
             return candidates[0]
         if event in ("return", "exception") and previous in candidates:
             return previous
+        if event == "line":
+            possible = self._flow.successors(previous)
+            narrowed = [c for c in candidates if c in possible]
+            if narrowed:
+                candidates = narrowed
         after = bisect.bisect_right(candidates, previous)
         if after < len(candidates):
             return candidates[after]
