@@ -100,6 +100,7 @@ class _ModelService:
         self.specials: Mapping[str, int] = special_tokens if special_tokens is not None else cwm_tokens.SPECIAL_IDS
         self.names: dict[int, str] = {i: n for n, i in self.specials.items()}
         self.vocab_size = vocab_size if vocab_size is not None else getattr(backend, "vocab_size", cwm_tokens.VOCAB_SIZE)
+        self.max_model_len: int | None = getattr(backend, "max_model_len", None) or getattr(backend, "context_tokens", None)
         self.worker = GenerationWorker(backend)
         self.created = int(time.time())
 
@@ -131,9 +132,8 @@ class _ModelService:
         if (denied := self._unauthorized(request)) is not None:
             return denied
         card = {"id": self.model, "object": "model", "created": self.created, "owned_by": "neuraldbg"}
-        max_len = getattr(self.backend, "max_model_len", None)
-        if max_len is not None:
-            card["max_model_len"] = max_len
+        if self.max_model_len is not None:
+            card["max_model_len"] = self.max_model_len
         return JSONResponse({"object": "list", "data": [card]})
 
     async def tokenize(self, request: Request) -> Response:
@@ -147,7 +147,7 @@ class _ModelService:
             raise RequestError(400, "'prompt' must be a string")
         # Ordinary ids only: tokenizing text never yields a special token here.
         ids = list(self.tokenizer.encode(prompt))
-        return JSONResponse({"tokens": ids, "count": len(ids), "max_model_len": getattr(self.backend, "max_model_len", None)})
+        return JSONResponse({"tokens": ids, "count": len(ids), "max_model_len": self.max_model_len})
 
     async def detokenize(self, request: Request) -> Response:
         if (denied := self._unauthorized(request)) is not None:
@@ -170,6 +170,7 @@ class _ModelService:
             vocab_size=self.vocab_size,
             tokenizer=self.tokenizer,
             specials=self.specials,
+            max_model_len=self.max_model_len,
         )
         if req.stream:
             return StreamingResponse(

@@ -105,6 +105,7 @@ def parse_completion_request(
     vocab_size: int | None,
     tokenizer: TokenizerLike | None,
     specials: Mapping[str, int],
+    max_model_len: int | None = None,
 ) -> CompletionRequest:
     if not isinstance(body, dict):
         raise RequestError(400, "the request body must be a JSON object")
@@ -130,6 +131,8 @@ def parse_completion_request(
     if not prompt:
         raise RequestError(400, "'prompt' is empty")
     prompt_ids = _check_ids(prompt, "prompt", vocab_size)
+    if max_model_len is not None and len(prompt_ids) >= max_model_len:
+        raise RequestError(400, f"the prompt has {len(prompt_ids)} tokens; the model's context holds {max_model_len}")
 
     for name, ok, why in (
         ("n", lambda v: v in (None, 1), "only n=1 is supported"),

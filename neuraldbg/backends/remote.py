@@ -60,6 +60,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import threading
 import time
@@ -296,6 +297,15 @@ class _TextToIds:
         return ids
 
 
+def _load_tokenizer(path: str) -> TokenizerLike:
+    from neuraldbg.backends.tiny_tokenizer import HFTokenizerAdapter, load_tokenizer  # transformers: only here
+
+    try:
+        return HFTokenizerAdapter(load_tokenizer(path))
+    except (OSError, ValueError) as e:
+        raise BackendError(f"cannot load the tokenizer from {path}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+
+
 def _default_specials() -> Mapping[str, int]:
     from neuraldbg.trace.cwm_tokens import SPECIAL_IDS
 
@@ -364,7 +374,7 @@ class RemoteBackend:
         model: str | None = None,
         api_key: str | None = None,
         flavor: Flavor = "auto",
-        tokenizer: TokenizerLike | None = None,
+        tokenizer: TokenizerLike | str | os.PathLike[str] | None = None,
         special_tokens: Mapping[str, int] | None = None,
         timeout: float = 120.0,
         connect_timeout: float = 5.0,
@@ -387,7 +397,12 @@ class RemoteBackend:
         self.stats = BackendStats()
         self.name = f"{model} @ {self.url}" if model else f"model server {self.url}"
         self._specials = special_tokens
-        self._tokenizer = tokenizer
+        self._tokenizer: TokenizerLike | None = None
+        self._tokenizer_path: str | None = None
+        if isinstance(tokenizer, (str, os.PathLike)):
+            self._tokenizer_path = os.fspath(tokenizer)
+        else:
+            self._tokenizer = tokenizer
         self._resolved = flavor != "auto" and (model is not None or flavor == "sglang")
         self._lock = threading.Lock()
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
@@ -401,8 +416,12 @@ class RemoteBackend:
 
     @property
     def tokenizer(self) -> TokenizerLike:
-        """The tokenizer given, else the server's (``/tokenize``, ``/detokenize``)."""
+        """The tokenizer given (an object, or a folder holding a Hugging Face
+        tokenizer, loaded on first use), else the server's (``/tokenize``,
+        ``/detokenize``)."""
         with self._lock:
+            if self._tokenizer is None and self._tokenizer_path is not None:
+                self._tokenizer = _load_tokenizer(self._tokenizer_path)
             if self._tokenizer is None:
                 self._tokenizer = ServerTokenizer(self)
             return self._tokenizer
