@@ -45,15 +45,24 @@ sampled, but decodes to the same text, which is all the trace parser needs.
 A stop id that ended the request but was trimmed from the text is restored
 from ``stop_reason`` (vLLM) or ``matched_stop`` (SGLang).
 
-The tokenizer: the one given, else :class:`ServerTokenizer`, which asks the
-server's ``/tokenize`` and ``/detokenize`` (``/v1/...`` for SGLang). The
-codec needs one to build prompts anyway (``backend.tokenizer``).
+The tokenizer (``backend.tokenizer``, which the codec also uses to build
+prompts): the one given (a TokenizerLike, or a folder with a Hugging Face
+tokenizer), else :class:`ServerTokenizer`, which asks the server's
+``/tokenize`` and ``/detokenize`` (``/v1/...`` for SGLang).
+
+Stats: ``prompt_tokens`` and ``generated_tokens`` are counted here;
+``reused_tokens`` (and ``prefilled_tokens`` = prompt - reused) come from the
+server's usage: ``prompt_tokens_details.cached_tokens`` (vLLM reports it
+only with ``--enable-prompt-tokens-details``) or SGLang's
+``meta_info.cached_tokens``.
 
 Failures are :class:`BackendError` with one clear line. Connection errors,
 HTTP 5xx and 429 are retried with exponential backoff, but only before any
 token was yielded: a request whose tokens were already streamed is never
-sent again. Cancellation is checked between chunks; it closes the response
-(the server sees the disconnect and stops) and raises :class:`Cancelled`.
+sent again. Cancellation is checked between chunks (so a server that is
+still prefilling is left at its first token, or at the read timeout); it
+closes the response (the server sees the disconnect and stops) and raises
+:class:`Cancelled`. A client that stops iterating early closes it too.
 """
 
 from __future__ import annotations
@@ -551,6 +560,8 @@ class RemoteBackend:
             raise self._timeout_error(e, None) from None
         except httpx.TransportError as e:
             raise _Retryable(BackendError(f"cannot reach model server at {self.url}: {e or type(e).__name__}")) from None
+        except httpx.HTTPError as e:
+            raise BackendError(f"request to model server at {self.url} failed: {e or type(e).__name__}") from None
         if resp.status_code == 200:
             return resp
         try:
@@ -602,6 +613,8 @@ class RemoteBackend:
             if state.produced == 0:
                 raise _Retryable(err) from None
             raise BackendError(f"{err} after {state.produced} tokens (not re-sent)") from None
+        except httpx.HTTPError as e:  # e.g. a body that does not decode
+            raise BackendError(f"bad stream from model server at {self.url}: {e or type(e).__name__}") from None
         why = "[DONE] without a finish_reason" if state.done else "no finish_reason and no [DONE]"
         raise BackendError(f"model server at {self.url} ended the stream early ({why}; truncated after {state.produced} tokens)")
 
