@@ -20,7 +20,7 @@ import itertools
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from neuraldbg.backends.base import CancelToken, Cancelled
 from neuraldbg.config import Settings
@@ -56,6 +56,7 @@ class TraceEntry:
     cancel: CancelToken = field(default_factory=CancelToken)
     priority: int = PRIORITY_BACKGROUND
     started: bool = False
+    settings: Settings | None = None  # the settings it runs under (None: the session's)
 
 
 class InputError(ValueError):
@@ -92,6 +93,7 @@ class Session:
         self._workers: list[asyncio.Task[None]] = []
         self._n_workers = workers
         self._mhash: dict[str, str] = {}
+        self.seed_bumps: dict[tuple[str, str], int] = {}  # (uri, qualname) -> resamples asked for
 
     # -- documents ---------------------------------------------------------
     def open(self, uri: str, text: str) -> Document:
@@ -128,6 +130,18 @@ class Session:
                 entry.cancel.cancel()
                 self.entries.pop(entry.key, None)
         return changed
+
+    def forget(self, key: TraceKey) -> None:
+        """Drop one cached trace (cancelling it if running), e.g. to retry a
+        trace that failed."""
+        entry = self.entries.pop(key, None)
+        if entry is not None:
+            entry.cancel.cancel()
+
+    def clear_traces(self) -> None:
+        """Drop every cached trace (settings changed)."""
+        for key in list(self.entries):
+            self.forget(key)
 
     def close(self, uri: str) -> None:
         self.documents.pop(uri, None)
@@ -185,48 +199,66 @@ class Session:
     def _valid(self, entry: TraceEntry) -> bool:
         return self._deps_now(entry.key.uri, set(entry.deps) - {""}) == entry.deps
 
-    def key_for(self, uri: str, qualname: str, call: str) -> TraceKey:
-        s = self.settings
+    def settings_for(self, uri: str, qualname: str, base: Settings | None = None) -> Settings:
+        """The settings a trace of this function runs under: ``base`` (or the
+        session's) with the function's resample count added to the seed."""
+        s = base or self.settings
+        bump = self.seed_bumps.get((uri, qualname), 0)
+        return replace(s, seed=s.seed + bump) if bump else s
+
+    def resample(self, uri: str, qualname: str) -> None:
+        """Ask for a different sample of this function's trace (model
+        backends: new imagined inputs and values)."""
+        self.seed_bumps[(uri, qualname)] = self.seed_bumps.get((uri, qualname), 0) + 1
+
+    def key_for(self, uri: str, qualname: str, call: str, settings: Settings | None = None) -> TraceKey:
+        s = self.settings_for(uri, qualname, settings)
         backend = s.backend if s.backend != "remote" else f"remote:{s.url}"
         if s.backend == "local":
             backend = f"local:{s.profile}"
         return TraceKey(uri, qualname, call, backend, s.sampling_key)
 
-    def cached(self, uri: str, qualname: str, call: str | None = None) -> TraceEntry | None:
+    def cached(self, uri: str, qualname: str, call: str | None = None, *, settings: Settings | None = None) -> TraceEntry | None:
         if call is None:
             try:
                 call, _ = self.input_for(uri, qualname)
             except InputError:
                 return None
-        entry = self.entries.get(self.key_for(uri, qualname, call))
+        entry = self.entries.get(self.key_for(uri, qualname, call, settings))
         if entry is not None and not self._valid(entry):
             entry.cancel.cancel()
             self.entries.pop(entry.key, None)
             return None
         return entry
 
-    def request(self, uri: str, qualname: str, *, call: str | None = None, priority: int = PRIORITY_VISIBLE) -> TraceEntry:
+    def request(self, uri: str, qualname: str, *, call: str | None = None, priority: int = PRIORITY_VISIBLE,
+                settings: Settings | None = None) -> TraceEntry:
         """The trace entry for a function, starting its computation if
-        needed (raises InputError / KeyError for bad requests)."""
+        needed (raises InputError / KeyError for bad requests). ``settings``
+        overrides the session's for this trace (e.g. the exec backend to
+        verify a prediction)."""
         if uri not in self.documents:
             raise KeyError(uri)
         if call is None:
             call, _ = self.input_for(uri, qualname)
-        entry = self.cached(uri, qualname, call)
+        entry = self.cached(uri, qualname, call, settings=settings)
         if entry is not None:
             if not entry.started and priority < entry.priority:
                 entry.priority = priority
                 self._enqueue(entry)
             return entry
-        key = self.key_for(uri, qualname, call)
-        trace = Trace(function=qualname, call=call, backend=self.settings.backend, status="streaming")
-        entry = TraceEntry(key=key, deps=self._deps_now(uri, {qualname}), trace=trace, priority=priority)
+        key = self.key_for(uri, qualname, call, settings)
+        effective = self.settings_for(uri, qualname, settings)
+        trace = Trace(function=qualname, call=call, backend=effective.backend, status="streaming")
+        entry = TraceEntry(key=key, deps=self._deps_now(uri, {qualname}), trace=trace, priority=priority,
+                           settings=effective)
         self.entries[key] = entry
         self._enqueue(entry)
         return entry
 
-    async def trace(self, uri: str, qualname: str, *, call: str | None = None, priority: int = PRIORITY_FOCUS) -> Trace:
-        entry = self.request(uri, qualname, call=call, priority=priority)
+    async def trace(self, uri: str, qualname: str, *, call: str | None = None, priority: int = PRIORITY_FOCUS,
+                    settings: Settings | None = None) -> Trace:
+        entry = self.request(uri, qualname, call=call, priority=priority, settings=settings)
         await entry.done.wait()
         return entry.trace
 
@@ -269,7 +301,7 @@ class Session:
         if doc is None:
             entry.trace.error, entry.trace.status = "document closed", "error"
             return
-        settings = self.settings
+        settings = entry.settings or self.settings
         source, index = doc.text, doc.index
         fn = index.function(entry.key.function)
         if fn is None:

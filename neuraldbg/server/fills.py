@@ -1,0 +1,115 @@
+"""Hole fills for the server: pick a filler for the settings, run it off the
+event loop, and share/cache results per document text."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import hashlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from neuraldbg.backends.base import CancelToken, Sampling
+from neuraldbg.config import Settings
+from neuraldbg.holes import (
+    ChatFiller,
+    Filler,
+    FillError,
+    FillRequest,
+    FillResult,
+    RunChecker,
+    Runner,
+    SearchFiller,
+    TraceFiller,
+)
+from neuraldbg.session import Session
+from neuraldbg.source.model import FunctionInfo, Hole
+from neuraldbg.trace.frames import Trace
+
+log = logging.getLogger(__name__)
+
+NEEDS_EXECUTION = (
+    "filling holes on the {backend} backend searches candidates by running your code: enable the setting "
+    "neuraldbg.allowExecution (trusted workspaces only) or use a model backend"
+)
+
+
+def make_runner(settings: Settings) -> Runner:
+    def run(source: str, call: str, qualname: str, path: str) -> Trace:
+        from neuraldbg.tracer import Limits, run_trace
+
+        limits = Limits(wall_seconds=min(settings.timeout_seconds, 5.0), max_frames=settings.max_frames)
+        return run_trace(source, call, function=qualname, path=path or "<string>", limits=limits)
+
+    return run
+
+
+@dataclass
+class FillService:
+    session: Session
+    path_of: Callable[[str], str]  # uri -> file path
+    _pool: concurrent.futures.ThreadPoolExecutor = field(
+        default_factory=lambda: concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="neuraldbg-fill"))
+    _futures: dict[tuple, asyncio.Future[FillResult]] = field(default_factory=dict)
+
+    def _key(self, uri: str, text: str, holes: tuple[Hole, ...]) -> tuple:
+        s = self.session.settings
+        digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+        spots = tuple((h.span.start_line, h.span.start_col) for h in holes)
+        return (uri, digest, spots, s.backend, s.profile, s.url, s.allow_execution, s.temperature, s.seed)
+
+    def fillers(self, uri: str, fn: FunctionInfo) -> list[Filler]:
+        """The fillers to try, best first (raises FillError if none applies)."""
+        s = self.session.settings
+        runner = make_runner(s)
+        checker = RunChecker(runner) if s.allow_execution else None
+        if s.backend in ("exec", "replay"):
+            if not s.allow_execution:
+                raise FillError(NEEDS_EXECUTION.format(backend=s.backend))
+            return [SearchFiller(runner)]
+        out: list[Filler] = []
+        entry = self.session.cached(uri, fn.qualname)
+        if entry is not None and entry.trace.predicted and entry.trace.frames:
+            out.append(TraceFiller(entry.trace, checker=checker))
+        backend, tok = self.session.engines.backend(s)
+        out.append(ChatFiller(backend, tok, sampling=Sampling(temperature=s.temperature, seed=s.seed, max_tokens=1024),
+                              checker=checker))
+        return out
+
+    def _work(self, uri: str, request: FillRequest, cancel: CancelToken) -> FillResult:
+        errors: list[str] = []
+        for filler in self.fillers(uri, request.function):
+            try:
+                return filler.fill(request, cancel)
+            except FillError as exc:
+                errors.append(str(exc))
+        raise FillError("; ".join(errors) or "no filler available")
+
+    def fill(self, uri: str, fn: FunctionInfo, holes: tuple[Hole, ...]) -> asyncio.Future[FillResult]:
+        """A future fill of ``holes`` (shared by every caller asking for the
+        same holes of the same text). Raises KeyError for an unknown uri."""
+        doc = self.session.documents[uri]
+        key = self._key(uri, doc.text, holes)
+        fut = self._futures.get(key)
+        if fut is not None and not (fut.done() and fut.cancelled()):
+            return fut
+        request = FillRequest(source=doc.text, index=doc.index, function=fn, holes=holes, path=self.path_of(uri))
+        cancel = CancelToken()
+        loop = asyncio.get_running_loop()
+        fut = asyncio.ensure_future(loop.run_in_executor(self._pool, self._work, uri, request, cancel))
+        self._futures[key] = fut
+        self._trim(uri, key)
+        return fut
+
+    def _trim(self, uri: str, keep: tuple) -> None:
+        # fills of older texts of this document are of no use any more
+        for key in [k for k in self._futures if k[0] == uri and k[1] != keep[1]]:
+            self._futures.pop(key)
+
+    def forget(self, uri: str) -> None:
+        for key in [k for k in self._futures if k[0] == uri]:
+            self._futures.pop(key)
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)

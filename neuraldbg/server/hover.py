@@ -1,0 +1,98 @@
+"""Hover text from a trace (pure: no LSP types)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from neuraldbg.server.values import ARROW, HOVER_CAP, call_outcome, capped, exception_text, origin, short, value_chain
+from neuraldbg.source.model import FunctionInfo
+from neuraldbg.trace.frames import Trace
+
+STILL_PREDICTING = "(still predicting…)"
+_RETURN_LINE = re.compile(r"^\s*return\b")
+
+
+@dataclass(frozen=True)
+class HoverQuery:
+    fn: FunctionInfo
+    line: int  # 1-based
+    word: str | None  # identifier under the cursor, if any
+    line_text: str
+
+
+def footer(trace: Trace, *, input_origin: str = "") -> str:
+    how = f" ({input_origin})" if input_origin and input_origin not in ("explicit",) else ""
+    text = f"{origin(trace)} · input `{trace.call or '(imagined)'}`{how}"
+    if trace.status == "streaming":
+        text += f" {STILL_PREDICTING}"
+    elif trace.status == "truncated":
+        text += f" · stopped early: {trace.error or 'frame cap'}"
+    elif trace.status == "error" and trace.error:
+        text += f" · {trace.error}"
+    return text
+
+
+def _call_lines(trace: Trace, fn: FunctionInfo) -> list[str]:
+    lines: list[str] = []
+    for i, f in enumerate(trace.frames):
+        if f.event != "call" or f.function != fn.qualname:
+            continue
+        args = ", ".join(f"{k}={short(v)}" for k, v in f.locals.items())
+        kind, value = call_outcome(trace, i)
+        if kind == "returns":
+            tail = f"{ARROW}{short(value or 'None')}"
+        elif kind == "raises":
+            tail = f" raises {short(exception_text(value))}"
+        else:
+            tail = f"{ARROW}…"
+        lines.append(f"{fn.name}({args}){tail}")
+    return lines
+
+
+def _code(lines: list[str]) -> str:
+    return "```python\n" + "\n".join(lines) + "\n```"
+
+
+def hover_markdown(trace: Trace, q: HoverQuery, *, input_origin: str = "") -> str | None:
+    """Markdown for a hover, or None when the trace says nothing there."""
+    fn = q.fn
+    foot = footer(trace, input_origin=input_origin)
+    if fn.first_line <= q.line <= fn.def_line:
+        calls = _call_lines(trace, fn)
+        if not calls:
+            head = f"**{fn.name}** · not called in this run"
+            return f"{head}\n\n{foot}"
+        shown = calls[:HOVER_CAP]
+        if len(calls) > HOVER_CAP:
+            shown.append(f"# … {len(calls) - HOVER_CAP} more")
+        head = f"**{fn.name}** · {len(calls)} call{'s' if len(calls) != 1 else ''}"
+        return f"{head}\n\n{_code(shown)}\n\n{foot}"
+    visits = trace.visits(q.line, fn.qualname)
+    body: list[str] = []
+    if q.word is not None:
+        chain = value_chain(visits, q.word)
+        if chain:
+            body.append(f"{q.word}: {capped(chain, HOVER_CAP)}")
+    if _RETURN_LINE.match(q.line_text):
+        returned = []
+        for v in visits:
+            nxt = trace.next_in_scope(v.step)
+            if nxt is not None and trace.frames[nxt].event == "return":
+                returned.append(trace.frames[nxt].value or "None")
+        if returned:
+            body.append(f"returns: {capped(returned, HOVER_CAP)}")
+    if not body:
+        if q.word is None or visits:
+            return None
+        # a name on a line the run never reached: say so once
+        return f"**{q.word}** · line {q.line} not executed\n\n{foot}"
+    title = f"**{q.word}**" if q.word is not None and not body[0].startswith("returns") else "**return**"
+    n = len(visits)
+    head = f"{title} · line {q.line} · {n} visit{'s' if n != 1 else ''}"
+    return f"{head}\n\n{_code(body)}\n\n{foot}"
+
+
+def pending_markdown(fn: FunctionInfo, call: str, what: str) -> str:
+    """While no frame is known yet."""
+    return f"**{fn.name}** · {what}\n\ninput `{call or '(imagined)'}`"

@@ -1,0 +1,168 @@
+"""Server -> client notices: ``neuraldbg/status`` and ``$/progress``.
+
+Both are rate-limited; progress tokens are created with
+``window/workDoneProgress/create`` only for clients that support it, and
+that await is shielded (pygls#621: a cancelled task awaiting a client
+response makes the late response raise InvalidStateError).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from lsprotocol import types
+
+from neuraldbg.server.throttle import Throttle
+
+log = logging.getLogger(__name__)
+
+STATUS_METHOD = "neuraldbg/status"
+STATES = ("starting", "loading", "ready", "busy", "error")
+
+
+@dataclass
+class StatusReporter:
+    """Keeps the server's state and sends ``neuraldbg/status`` at most every
+    ``interval`` seconds (the last change always gets through)."""
+
+    send: Callable[[dict[str, Any]], None]
+    queue: Callable[[], int]
+    backend: Callable[[], str]
+    model: Callable[[], str | None]
+    interval: float = 0.2
+    loading: str | None = None  # message while a model loads
+    load_fraction: float | None = None
+    error: str | None = None
+    busy_with: str = ""
+    _throttle: Throttle | None = None
+    _last: dict[str, Any] | None = None
+
+    def payload(self) -> dict[str, Any]:
+        queue = self.queue()
+        if self.loading is not None:
+            state, message = "loading", self.loading
+        elif self.error is not None:
+            state, message = "error", self.error
+        elif queue > 0:
+            state, message = "busy", f"tracing {self.busy_with}".strip() + f" ({queue} in queue)"
+        else:
+            state, message = "ready", f"ready ({self.backend()} backend)"
+        out: dict[str, Any] = {"state": state, "backend": self.backend(), "message": message, "queue": queue}
+        model = self.model()
+        if model:
+            out["model"] = model
+        if state == "loading" and self.load_fraction is not None:
+            out["progress"] = round(max(0.0, min(1.0, self.load_fraction)), 3)
+        return out
+
+    def changed(self) -> None:
+        """Something that the status shows may have changed."""
+        if self._throttle is None:
+            self._throttle = Throttle(self.interval, self._send)
+        self._throttle()
+
+    def send_now(self) -> None:
+        if self._throttle is not None:
+            self._throttle.cancel()
+        self._send()
+
+    def _send(self) -> None:
+        data = self.payload()
+        if data == self._last:
+            return
+        self._last = data
+        try:
+            self.send(data)
+        except Exception:  # a dead client must not break the server
+            log.debug("status not sent", exc_info=True)
+
+
+@dataclass
+class _Bar:
+    token: str
+    started: float
+    created: asyncio.Task[bool] | None = None
+    begun: bool = False
+    throttle: Throttle | None = None
+    message: str = ""
+
+
+@dataclass
+class ProgressBars:
+    """Work-done progress bars keyed by a name (one per running trace, one
+    for model loading)."""
+
+    server: Any  # pygls LanguageServer
+    supported: Callable[[], bool]
+    delay: float = 0.3  # no bar for work that ends sooner
+    report_every: float = 0.25
+    _bars: dict[Any, _Bar] = field(default_factory=dict)
+    _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+
+    def start(self, key: Any, title: str, message: str) -> None:
+        if key in self._bars or not self.supported():
+            return
+        bar = _Bar(token=f"neuraldbg-{next(self._ids)}", started=time.monotonic(), message=message)
+        self._bars[key] = bar
+        loop = asyncio.get_running_loop()
+        bar.created = loop.create_task(self._create_later(bar, title))
+
+    async def _create_later(self, bar: _Bar, title: str) -> bool:
+        await asyncio.sleep(self.delay)
+        if self._bars.get(self._key_of(bar)) is not bar:
+            return False
+        try:
+            future = asyncio.ensure_future(self.server.work_done_progress.create_async(bar.token))
+            await asyncio.shield(future)
+        except Exception:
+            log.debug("progress bar not created", exc_info=True)
+            return False
+        if self._bars.get(self._key_of(bar)) is not bar:
+            # finished while the client answered: open and close it at once
+            self._notify(bar.token, types.WorkDoneProgressBegin(title=title, message=bar.message))
+            self._notify(bar.token, types.WorkDoneProgressEnd(message="done"))
+            return True
+        self._notify(bar.token, types.WorkDoneProgressBegin(title=title, message=bar.message, cancellable=False))
+        bar.begun = True
+        return True
+
+    def _key_of(self, bar: _Bar) -> Any:
+        for key, value in self._bars.items():
+            if value is bar:
+                return key
+        return None
+
+    def report(self, key: Any, message: str, percentage: int | None = None) -> None:
+        bar = self._bars.get(key)
+        if bar is None:
+            return
+        bar.message = message
+
+        def send() -> None:
+            if bar.begun and self._bars.get(key) is bar:
+                self._notify(bar.token, types.WorkDoneProgressReport(message=bar.message, percentage=percentage))
+
+        if bar.throttle is None:
+            bar.throttle = Throttle(self.report_every, send)
+        bar.throttle()
+
+    def end(self, key: Any, message: str) -> None:
+        bar = self._bars.pop(key, None)
+        if bar is None:
+            return
+        if bar.throttle is not None:
+            bar.throttle.cancel()
+        if bar.begun:
+            self._notify(bar.token, types.WorkDoneProgressEnd(message=message))
+
+    def _notify(self, token: str, value: Any) -> None:
+        try:
+            self.server.protocol.notify(types.PROGRESS, types.ProgressParams(token=token, value=value))
+        except Exception:
+            log.debug("progress not sent", exc_info=True)
