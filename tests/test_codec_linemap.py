@@ -466,3 +466,17 @@ def test_line_flow_of_source_that_does_not_compile() -> None:
     )
     fns = [fn for fn in functions_of("def f(x):\n    x += 1\n    x += 1\n    y = 0\n")]
     assert [f.line for f in frames_from_trace_text(text, src, fns)] == [1, 2, 3]
+
+
+def test_without_a_function_index() -> None:
+    """A stale or failed index: lines still map by text and order, names come from the def lines."""
+    src = "def f(x):\n    x += 1\n    x += 1\n    return x\n"
+    text = (
+        '<|call_sep|>{"x": "0"}<|action_sep|>def f(x):\n<|frame_sep|>'
+        '<|line_sep|>{"x": ".."}<|action_sep|>    x += 1\n<|frame_sep|>'
+        '<|line_sep|>{"x": "1"}<|action_sep|>    x += 1\n<|frame_sep|>'
+        '<|return_sep|><|action_sep|>    x += 1\n<|arg_sep|>"2"<|frame_sep|>'
+    )
+    got = frames_from_trace_text(text, src, [])
+    assert [(f.line, f.function) for f in got] == [(1, "f"), (2, "f"), (3, "f"), (3, "f")]
+    assert got[1].locals == {"x": "0"} and all(f.problem is None for f in got)

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 UNKNOWN_FUNCTION = "?"
 _RESUME_RE = re.compile(r"\b(yield|await)\b")
 _CLASS_RE = re.compile(r"\s*class\s+(\w+)")
+_DEF_RE = re.compile(r"\s*(?:async\s+)?def\s+(\w+)")
 _DEMO_WALK_LIMIT = 10_000  # frames; the scope fallback covers anything further back
 
 
@@ -249,6 +250,9 @@ class LineMapper:
             return _CallTarget(None, prefix + cls.group(1), line)
         if "lambda" in self._keys[line - 1]:
             return _CallTarget(owner, prefix + "<lambda>", line)
+        named = _DEF_RE.match(self._keys[line - 1])
+        if named is not None:  # a def the function index does not know (stale or failed index)
+            return _CallTarget(None, named.group(1), line)
         return _CallTarget(owner, owner.qualname if owner is not None else UNKNOWN_FUNCTION, line)
 
     @staticmethod
