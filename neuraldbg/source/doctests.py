@@ -27,6 +27,9 @@ def docstring_lines(literal: str) -> list[str]:
     line numbers still match the file); otherwise the raw literal text.
     """
     raw = literal.split("\n")
+    body = literal.lstrip("rRuUbBfF")
+    if "\\" not in literal and body[:3] in ('"""', "'''") and body.endswith(body[:3]) and len(body) >= 6:
+        return body[3:-3].split("\n")  # nothing to unescape: skip compiling it
     try:
         value = ast.literal_eval(quiet_parse(literal, mode="eval"))
     except PARSE_FAILURES:

@@ -185,22 +185,22 @@ class _Walker:
     # -- the walk ---------------------------------------------------------
     def walk(self, nodes: list[Node]) -> GroupResult:
         top: _Ctx = ((), None, False, None, False)
-        # (node, context, parent has an error, parent's start point)
-        stack: list[tuple[Node, _Ctx, bool, tuple[int, int]]] = [(n, top, True, (-1, -1)) for n in reversed(nodes)]
+        # (node, context, whether the parent has an error below it, parent)
+        stack: list[tuple[Node, _Ctx, bool, Node | None]] = [(n, top, True, None) for n in reversed(nodes)]
         t = self.t
         base_byte, base_row = t.base_byte, t.base_row
         holes = self.holes
         idents = self.out.identifiers
+        pop, push = stack.pop, stack.append
         while stack:
-            node, ctx, maybe_error, parent_point = stack.pop()
+            node, ctx, maybe_error, parent = pop()
             kind = node.type
             if kind == "identifier":
-                rel = node.start_byte - base_byte
-                if rel in holes:
+                if node.start_byte - base_byte in holes:
                     continue
                 row, col = node.start_point
                 row -= base_row
-                name = t.text(node)
+                name = _decode(node.text or b"")
                 c0 = t.col(row, col)
                 line = idents.get(row)
                 if line is None:
@@ -215,6 +215,7 @@ class _Walker:
                     if m is not None:
                         self.marker_rows.append((node.start_point[0] - base_row, m.group(1)))
                 continue
+            has_error = False
             if maybe_error:
                 if kind == "ERROR":
                     if not ctx[4]:
@@ -224,9 +225,23 @@ class _Walker:
                     if not ctx[4]:
                         self.ts_problems.append(missing_problem(node, t.span))
                     continue
+                has_error = node.has_error
+            kids = node.children if has_error else node.named_children
+            if not kids:
+                if kind == "block":
+                    self.anomaly = True  # "def f():" with no indented body
+                continue
             child_ctx = ctx
             special: dict[int, _Ctx] | None = None
-            if kind == "function_definition":
+            if kind == "string":
+                # only interpolations ({x} in f-strings) hold identifiers
+                kids = [k for k in kids if k.type == "interpolation" or k.type == "ERROR" or k.is_missing]
+            elif kind == "call":
+                self._call(node, ctx)
+            elif kind == "block":
+                if not self.anomaly and parent is not None:
+                    self._check_block(node, parent.start_point)
+            elif kind == "function_definition":
                 child_ctx = self._function(node, ctx)
             elif kind == "class_definition":
                 name_node = node.child_by_field_name("name")
@@ -238,24 +253,17 @@ class _Walker:
                 defn = node.child_by_field_name("definition")
                 if defn is not None:
                     self.decorated[defn.id] = node
-            elif kind == "call":
-                self._call(node, ctx)
-            elif kind == "block" and not self.anomaly:
-                self._check_block(node, parent_point)
             elif kind == "if_statement" and not ctx[0] and ctx[3] is None:
                 cond = node.child_by_field_name("condition")
                 body = node.child_by_field_name("consequence")
                 if cond is not None and body is not None and _is_main_guard(t.text(cond)):
                     special = {body.id: (ctx[0], ctx[1], ctx[2], self.out.main_calls, ctx[4])}
-            has_error = node.has_error
-            kids = node.children if has_error else node.named_children
-            point = node.start_point
             if special is None:
                 for kid in reversed(kids):
-                    stack.append((kid, child_ctx, has_error, point))
+                    push((kid, child_ctx, has_error, node))
             else:
                 for kid in reversed(kids):
-                    stack.append((kid, special.get(kid.id, child_ctx), has_error, point))
+                    push((kid, special.get(kid.id, child_ctx), has_error, node))
         self._finish()
         return self.out
 
