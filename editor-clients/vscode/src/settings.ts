@@ -1,0 +1,55 @@
+// Reads the `neuraldbg.*` settings and turns them into what the server reads
+// (initializationOptions and workspace/configuration, lsp/README.md "Settings").
+import * as vscode from 'vscode';
+
+export const SECTION = 'neuraldbg';
+
+/** How the extension starts the server. */
+export interface LaunchSettings {
+  pythonPath: string;
+  serverCommand: string[];
+}
+
+/** What the server reads; keys and types as in lsp/schemas/settings.json. */
+export interface ServerSettings {
+  backend: string;
+  profile: string;
+  url: string;
+  temperature: number;
+  maxFrames: number;
+  allowExecution: boolean;
+}
+
+export function readLaunchSettings(): LaunchSettings {
+  const config = vscode.workspace.getConfiguration(SECTION);
+  const serverCommand = config.get<unknown>('serverCommand');
+  return {
+    pythonPath: (config.get<string>('pythonPath') || 'python3').trim(),
+    serverCommand: Array.isArray(serverCommand)
+      ? serverCommand.filter((part): part is string => typeof part === 'string' && part.length > 0)
+      : [],
+  };
+}
+
+/**
+ * The settings sent to the server. `allowExecution` is forced off in untrusted
+ * workspaces: running workspace code is exactly what trust is meant to gate.
+ */
+export function readServerSettings(scope?: vscode.Uri): ServerSettings {
+  const config = vscode.workspace.getConfiguration(SECTION, scope);
+  return {
+    backend: config.get<string>('backend', 'exec'),
+    profile: config.get<string>('profile', ''),
+    url: config.get<string>('url', ''),
+    temperature: config.get<number>('temperature', 0),
+    maxFrames: config.get<number>('maxFrames', 2000),
+    allowExecution: vscode.workspace.isTrusted && config.get<boolean>('allowExecution', false),
+  };
+}
+
+/** True when a configuration change needs a new server process. */
+export function affectsLaunch(event: vscode.ConfigurationChangeEvent): boolean {
+  return (
+    event.affectsConfiguration(`${SECTION}.pythonPath`) || event.affectsConfiguration(`${SECTION}.serverCommand`)
+  );
+}
