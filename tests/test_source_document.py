@@ -140,6 +140,20 @@ def test_positions_out_of_range_are_clamped_and_reversed_ranges_swapped() -> Non
         doc.apply_edit((0, 0), (0, 0), "x", encoding="latin-1")  # type: ignore[arg-type]
 
 
+def test_replace_all_reuses_what_did_not_change() -> None:
+    doc = Document(THREE)
+    before = {f.qualname: f for f in doc.index.functions}
+    doc.replace_all(THREE.replace("total += i", "total += 2 * i"))
+    assert doc.changed_functions() == {"b"}
+    after = {f.qualname: f for f in doc.index.functions}
+    assert after["a"] is before["a"] and after["C.m"] is before["C.m"]
+    assert_consistent(doc)
+    for text in ["", THREE, THREE + THREE, "x\r\n" * 3, "x\r" + "\n" * 2, THREE[::-1]]:
+        doc.replace_all(text)
+        assert doc.text == text
+        assert_consistent(doc)
+
+
 def test_replace_all_and_versions() -> None:
     doc = Document("def f():\n    return 1\n", version=3)
     doc.index
@@ -267,7 +281,10 @@ def test_random_edits_match_a_full_reindex(seed: int) -> None:
             e = offset_at(expected_text, starts, *end, encoding)  # type: ignore[arg-type]
             s, e = min(s, e), max(s, e)
             expected_text = expected_text[:s] + fragment + expected_text[e:]
-            doc.apply_edit(start, end, fragment, encoding=encoding)  # type: ignore[arg-type]
+            if rng.random() < 0.2:
+                doc.replace_all(expected_text)  # full-document sync: diffed into one edit
+            else:
+                doc.apply_edit(start, end, fragment, encoding=encoding)  # type: ignore[arg-type]
             assert doc.text == expected_text
             if rng.random() < 0.6:
                 assert_consistent(doc)
@@ -343,4 +360,11 @@ def test_large_document_incremental_edit() -> None:
     doc.index
     doc.apply_edit((5001, 8), (5001, 8), "1")  # f1000: "y = x + 1000" -> "y = 1x + 1000"
     assert doc.changed_functions() == {"f1000"}
+    assert_consistent(doc)
+    rng = random.Random(3)
+    for _ in range(20):  # full-document sync of one-character changes anywhere
+        i = rng.randrange(len(doc.text))
+        text = doc.text[:i] + rng.choice(["z", "", "\n", "é"]) + doc.text[i + rng.randint(0, 1) :]
+        doc.replace_all(text)
+        assert doc.text == text
     assert_consistent(doc)

@@ -95,6 +95,30 @@ def _changed_range(old: Sanitized, new: Sanitized, start: int, old_end: int, new
     return lo, hi_new - delta, hi_new
 
 
+def _common_prefix(a: str, b: str) -> int:
+    """Length of the common prefix (chunked, so most of it is compared in C)."""
+    n = min(len(a), len(b))
+    i, step = 0, 4096
+    while i < n and a[i : i + step] == b[i : i + step]:
+        i += step
+    end = min(i + step, n)
+    while i < end and a[i] == b[i]:
+        i += 1
+    return min(i, n)
+
+
+def _common_suffix(a: str, b: str, limit: int) -> int:
+    """Length of the common suffix, at most ``limit``."""
+    la, lb = len(a), len(b)
+    k, step = 0, 4096
+    while k < limit and a[max(la - k - step, la - limit) : la - k] == b[max(lb - k - step, lb - limit) : lb - k]:
+        k = min(k + step, limit)
+    end = min(k + step, limit)
+    while k < end and a[la - k - 1] == b[lb - k - 1]:
+        k += 1
+    return k
+
+
 class Document:
     """One Python document. ``apply_edit`` takes LSP ranges; ``index`` is the
     SourceIndex of the current text."""
@@ -185,6 +209,20 @@ class Document:
         if e < s:
             s, e = e, s
         self._before_edit(version)
+        self._replace(s, e, new_text)
+
+    def replace_all(self, text: str, version: int | None = None) -> None:
+        """Replace the whole text (an LSP full-document change). Only the
+        span that differs is treated as edited, so clients that always send
+        the whole text still get the incremental path."""
+        self._before_edit(version)
+        old = self._text
+        p = _common_prefix(old, text)
+        q = _common_suffix(old, text, min(len(old), len(text)) - p)
+        self._replace(p, len(old) - q, text[p : len(text) - q])
+
+    def _replace(self, s: int, e: int, new_text: str) -> None:
+        """Replace str offsets ``[s, e)`` of the text by ``new_text``."""
         old_text = self._text
         text = old_text[:s] + new_text + old_text[e:]
         sb = len(encode_text(old_text[:s]))
@@ -224,12 +262,6 @@ class Document:
             hi_indexed = d_old if hi_cur == d_new else old_hi - (d_new - d_old)
             self._dirty = (min(ds, lo), hi_indexed, hi_cur + (new_hi - old_hi))
 
-    def replace_all(self, text: str, version: int | None = None) -> None:
-        """Replace the whole text (an LSP full-document change)."""
-        self._before_edit(version)
-        self._decode_problems = []
-        self._set_text(text, keep_cache=True)
-
     def _before_edit(self, version: int | None) -> None:
         # changed_functions() compares with the index computed before the
         # latest edits: make sure one exists (computed once per document if
@@ -239,15 +271,12 @@ class Document:
             self._baseline = self._last_hashes
         self.version = self.version + 1 if version is None else version
 
-    def _set_text(self, text: str, keep_cache: bool = False) -> None:
+    def _set_text(self, text: str) -> None:
         self._text = text
         self._lines: list[str] | None = None
         self._starts = line_starts(text)
         self._index: SourceIndex | None = None
-        source = sanitize(encode_text(text))
-        if not keep_cache:
-            self._cache = {}
-        self._drop_structure(source)
+        self._drop_structure(sanitize(encode_text(text)))
 
     def _drop_structure(self, source: Sanitized) -> None:
         """Forget the tree and groups: the next index starts from scratch
