@@ -321,7 +321,11 @@ class Session:
             if lock is not None:
                 lock.acquire()
             try:
-                return sim.run_to_end(cancel=entry.cancel)
+                trace = sim.run_to_end(cancel=entry.cancel)
+                truth = getattr(engine, "truth", None)
+                if isinstance(truth, Trace) and not trace.predicted:
+                    trace.stdout = truth.stdout  # what the real run printed (as the CLI's json shows it)
+                return trace
             finally:
                 if lock is not None:
                     lock.release()

@@ -129,13 +129,17 @@ def create_server() -> NeuralDbgServer:
     async def debug_adapter(params: Any) -> dict[str, Any]:
         return await c.debug_adapter(params)
 
-    @server.command(CMD_SIMULATE)
     async def simulate(ls: NeuralDbgServer, *args: Any) -> dict[str, Any]:
         return await c.cmd_simulate(list(args))
 
-    @server.command(CMD_RESAMPLE)
     async def resample(ls: NeuralDbgServer, *args: Any) -> dict[str, Any]:
         return await c.cmd_resample(list(args))
+
+    # the aliases are the ids the VS Code palette commands forward under
+    for name in (CMD_SIMULATE, "neuraldbg.simulateFunction"):
+        server.command(name)(simulate)
+    for name in (CMD_RESAMPLE, "neuraldbg.resampleInput"):
+        server.command(name)(resample)
 
     @server.command(CMD_VERIFY)
     async def verify(ls: NeuralDbgServer, *args: Any) -> dict[str, Any]:

@@ -845,15 +845,33 @@ class Controller:
         p = _params_dict(params)
         return self.set_entry(p.get("uri"), p.get("function"), p.get("call"))
 
-    async def cmd_simulate(self, args: list[Any]) -> dict[str, Any]:
+    def _command_args(self, args: list[Any]) -> tuple[Any, Any, Any]:
+        """(uri, function, call) from ``[uri, function, call?]`` or one object
+        ``{uri, function?, call?, position?}``."""
+        if len(args) == 1 and isinstance(args[0], dict):
+            obj = args[0]
+            uri, function, call = obj.get("uri"), obj.get("function"), obj.get("call")
+            pos = obj.get("position")
+            if function is None and isinstance(uri, str) and isinstance(pos, dict):
+                doc = self.doc(uri)
+                line = pos.get("line")
+                if doc is not None and isinstance(line, int):
+                    self.flush(uri)
+                    fn = doc.index.function_at(line + 1)
+                    function = fn.qualname if fn is not None else None
+            return uri, function, call
         uri, function, call = (list(args) + [None, None, None])[:3]
+        return uri, function, call
+
+    async def cmd_simulate(self, args: list[Any]) -> dict[str, Any]:
+        uri, function, call = self._command_args(args)
         uri, fn = self._target(uri, function)
         trace = await self._full_trace(uri, fn, call if isinstance(call, str) else None)
         self.refresh_inlays()
         return trace.to_json()
 
     async def cmd_resample(self, args: list[Any]) -> dict[str, Any]:
-        uri, function = (list(args) + [None, None])[:2]
+        uri, function, _call = self._command_args(args)
         uri, fn = self._target(uri, function)
         self.session.resample(uri, fn.qualname)
         trace = await self._full_trace(uri, fn, None)
@@ -862,7 +880,7 @@ class Controller:
         return trace.to_json()
 
     async def cmd_verify(self, args: list[Any]) -> dict[str, Any]:
-        uri, function, call = (list(args) + [None, None, None])[:3]
+        uri, function, call = self._command_args(args)
         uri, fn = self._target(uri, function)
         s = self.settings
         if not s.allow_execution:
@@ -885,7 +903,7 @@ class Controller:
         return result
 
     async def cmd_set_entry(self, args: list[Any]) -> dict[str, Any]:
-        uri, function, call = (list(args) + [None, None, None])[:3]
+        uri, function, call = self._command_args(args)
         return self.set_entry(uri, function, call)
 
     async def debug_adapter(self, params: Any) -> dict[str, Any]:

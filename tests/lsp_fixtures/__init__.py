@@ -85,3 +85,102 @@ async def wait_until(predicate, timeout: float = 20.0, interval: float = 0.05) -
         if loop.time() > end:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(interval)
+
+
+# -- ground truth, computed from the tracer's frames directly -----------------
+
+def truth(path: Path, function: str, call: str):
+    """The real run, exactly as the CLI's exec backend makes it."""
+    from neuraldbg.tracer import Limits, run_trace
+
+    return run_trace(path.read_text(), call, function=function, path=str(path), limits=Limits(wall_seconds=10.0, max_frames=2000))
+
+
+def _visits(trace, function: str, line: int) -> list[tuple[dict, dict | None]]:
+    """(locals before, locals after) for each run of ``line`` in ``function``:
+    after = the locals at the next frame of the same call (before-state if
+    that frame carries none, None if the call ended first)."""
+    frames = trace.frames
+    out = []
+    for i, f in enumerate(frames):
+        if f.function != function or f.line != line or f.event not in ("line", "call"):
+            continue
+        after = None
+        for g in frames[i + 1:]:
+            if g.depth < f.depth:
+                break
+            if g.depth == f.depth:
+                after = g.locals if g.locals else f.locals
+                break
+        out.append((f.locals, after))
+    return out
+
+
+def _cap(values: list[str], cap: int) -> str:
+    cut = [v if len(v) <= 80 else v[:79] + "…" for v in values[:cap]]
+    text = " → ".join(cut)
+    return text + (f" … {len(values) - cap} more" if len(values) > cap else "")
+
+
+def expected_hover_line(trace, function: str, line: int, name: str) -> str:
+    """``name: a → b → c`` as lsp/README.md "Value display" defines it."""
+    chain: list[str] = []
+    for before, after in _visits(trace, function, line):
+        b = before.get(name)
+        a = after.get(name) if after is not None else None
+        if a is not None and a != b:
+            if b is not None and (not chain or chain[-1] != b):
+                chain.append(b)
+            chain.append(a)
+        elif b is not None:
+            chain.append(b)
+        elif a is not None:
+            chain.append(a)
+    return f"{name}: {_cap(chain, 10)}"
+
+
+def expected_inlay_labels(trace, function: str, lines: range) -> dict[int, str]:
+    """Line (1-based) -> the value hint label for the lines of ``function``."""
+    out: dict[int, str] = {}
+    for line in lines:
+        produced: dict[str, list[str]] = {}
+        for before, after in _visits(trace, function, line):
+            if after is None:
+                continue
+            for name, value in after.items():
+                if before.get(name) != value:
+                    produced.setdefault(name, []).append(value)
+        if produced:
+            out[line] = ", ".join(f"{n} = {_cap(v, 5)}" for n, v in produced.items())
+    return out
+
+
+def code_block_lines(markdown: str) -> list[str]:
+    """The lines inside the first ```python block of a hover."""
+    if "```python\n" not in markdown:
+        return []
+    body = markdown.split("```python\n", 1)[1].split("\n```", 1)[0]
+    return body.splitlines()
+
+
+def schema(name: str) -> dict[str, Any]:
+    import json
+
+    return json.loads((REPO / "lsp" / "schemas" / name).read_text())
+
+
+def validate(instance: Any, name: str) -> None:
+    import jsonschema
+
+    jsonschema.validate(instance, schema(name), cls=jsonschema.Draft202012Validator)
+
+
+def position(path_or_text, line: int, word: str, nth: int = 0) -> types.Position:
+    """The position inside the ``nth`` whole-word occurrence of ``word`` on
+    1-based ``line``."""
+    import re
+
+    text = path_or_text.read_text() if isinstance(path_or_text, Path) else path_or_text
+    src = text.splitlines()[line - 1]
+    matches = list(re.finditer(rf"(?<!\w){re.escape(word)}(?!\w)", src))
+    return types.Position(line=line - 1, character=matches[nth].start() + min(1, len(word) - 1))
