@@ -1,30 +1,39 @@
-"""The sandboxed tracer child: one traced call, a JSON request in, a JSON result out.
+"""The sandboxed tracer child: one traced call, a request in, a JSON result out.
 
 Started by :mod:`neuraldbg.tracer.runner` as a script (``python -s -S -P -X
 utf8 child.py``, cwd = a fresh sandbox directory), so it uses the standard
 library only and loads its sibling modules by path. Order matters: read the
 request, take over stdio, set limits and timers, then install the sandbox
 hook, and only then run any of the user's code.
+
+Start-up is most of the cost of a short trace, so the child imports the C
+modules under ``ast``, ``json`` and ``signal`` (``_ast``, ``_json``,
+``_signal``) rather than those modules, which pull in ``re``, ``enum`` and
+``contextlib`` and would double its CPU time. The request comes as
+:mod:`marshal` data (from the parent, the same interpreter; never the other
+way: the parent reads only JSON from the child).
 """
 
 from __future__ import annotations
 
-import ast
+import _ast
+import _signal
 import io
-import json
+import marshal
 import os
-import signal
 import sys
 import types
 
 TYPE_CHECKING = False  # typing costs startup; mypy still reads the block below
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
 RESULT_MARKER = b"\n--neuraldbg-result--\n"  # the parent reads what follows the last one
 OUTPUT_CAP = 100_000  # characters of the program's stdout/stderr kept
 CALL_FILENAME = "<call>"  # code from the call string is never traced
 SWALLOWED_HALT_GRACE = 0.5  # seconds a program may run on after swallowing a Halt
+EXIT_NO_RESULT = 70  # the child failed to produce a result; stderr says why
 
 
 def _load_siblings(*names: str) -> list[types.ModuleType]:
@@ -108,6 +117,7 @@ class ChildRun:
         self.function: str | None = request.get("function")
         self.recorder: Any = None  # recorder.Recorder once the source parsed
         self.halt_type: type[BaseException] = BaseException
+        self.encode: Callable[[object], str] | None = None  # encode.dumps once loaded
         self._finishing = False
 
     # -- result --------------------------------------------------------
@@ -116,9 +126,11 @@ class ChildRun:
         if self._finishing:
             return
         self._finishing = True
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.setitimer(signal.ITIMER_PROF, 0)
+        _signal.setitimer(_signal.ITIMER_REAL, 0)
+        _signal.setitimer(_signal.ITIMER_PROF, 0)
         sys.settrace(None)
+        if self.encode is None:  # failed before start-up completed: stderr says why
+            os._exit(EXIT_NO_RESULT)
         frames = self.recorder.frames if self.recorder is not None else []
         payload = {
             "status": status,
@@ -128,7 +140,20 @@ class ChildRun:
             "stdout": self.stdout.getvalue(),
             "stderr": self.stderr.getvalue(),
         }
-        data = RESULT_MARKER + json.dumps(payload, ensure_ascii=True, separators=(",", ":")).encode("ascii") + b"\n"
+        try:
+            text = self.encode(payload)
+        except MemoryError:  # the program left no room: say so rather than nothing
+            count = len(frames)
+            frames.clear()
+            payload.update(status="error", error=f"the trace of {count} frames did not fit in memory")
+            try:
+                text = self.encode(payload)
+            except BaseException:
+                os._exit(EXIT_NO_RESULT)
+        except BaseException as exc:
+            os.write(2, f"cannot encode the result: {describe(exc)}\n".encode("utf-8", "replace"))
+            os._exit(EXIT_NO_RESULT)
+        data = RESULT_MARKER + text.encode("ascii") + b"\n"
         view = memoryview(data)
         while view:
             view = view[os.write(self.result_fd, view) :]
@@ -144,7 +169,7 @@ class ChildRun:
         if recorder is None or recorder.stop_reason is not None:
             reason = recorder.stop_reason if recorder is not None and recorder.stop_reason else (status, error)
             self.finish(*reason)
-        signal.setitimer(signal.ITIMER_REAL, SWALLOWED_HALT_GRACE)
+        _signal.setitimer(_signal.ITIMER_REAL, SWALLOWED_HALT_GRACE)
         recorder.halt(status, error)
 
     def arm_timers(self) -> None:
@@ -152,16 +177,17 @@ class ChildRun:
         cpu = float(self.limits["cpu_seconds"])
         timeout = f"timed out after {wall:g} s (the program may not halt)"
         cpu_out = f"CPU time limit of {cpu:g} s exceeded (the program may not halt)"
-        signal.signal(signal.SIGALRM, lambda signum, frame: self.on_limit("truncated", timeout))
-        signal.signal(signal.SIGPROF, lambda signum, frame: self.on_limit("truncated", cpu_out))
-        signal.signal(signal.SIGXCPU, lambda signum, frame: self.on_limit("truncated", cpu_out))
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a too-large write fails with EFBIG instead
-        signal.setitimer(signal.ITIMER_REAL, wall)
-        signal.setitimer(signal.ITIMER_PROF, cpu)
+        _signal.signal(_signal.SIGALRM, lambda signum, frame: self.on_limit("truncated", timeout))
+        _signal.signal(_signal.SIGPROF, lambda signum, frame: self.on_limit("truncated", cpu_out))
+        _signal.signal(_signal.SIGXCPU, lambda signum, frame: self.on_limit("truncated", cpu_out))
+        _signal.signal(_signal.SIGXFSZ, _signal.SIG_IGN)  # a too-large write fails with EFBIG instead
+        _signal.setitimer(_signal.ITIMER_REAL, wall)
+        _signal.setitimer(_signal.ITIMER_PROF, cpu)
 
     # -- the run -------------------------------------------------------
     def run(self) -> None:
-        sandbox, recorder_module, reprs = _load_siblings("sandbox", "recorder", "reprs")
+        sandbox, recorder_module, reprs, encode = _load_siblings("sandbox", "recorder", "reprs", "encode")
+        self.encode = encode.dumps
         self.halt_type = recorder_module.Halt
         self._extend_sys_path()
         sandbox.apply_resource_limits(
@@ -197,7 +223,7 @@ class ChildRun:
 
     def _compile(self) -> tuple[types.CodeType, dict[int, int]]:
         try:
-            tree = ast.parse(self.source, filename=self.path)
+            tree = compile(self.source, self.path, "exec", _ast.PyCF_ONLY_AST, dont_inherit=True)
             code = compile(tree, self.path, "exec", dont_inherit=True)
         except SyntaxError as exc:
             where = f" at line {exc.lineno}" if exc.lineno else ""
@@ -205,8 +231,8 @@ class ChildRun:
         except (ValueError, RecursionError, MemoryError) as exc:  # null bytes, absurd nesting
             raise UserError(f"cannot compile {self.path}: {describe(exc)}") from None
         def_lines: dict[int, int] = {}
-        for node in ast.walk(tree):
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.decorator_list:
+        for node in _walk(tree):
+            if isinstance(node, (_ast.FunctionDef, _ast.AsyncFunctionDef, _ast.ClassDef)) and node.decorator_list:
                 def_lines[node.decorator_list[0].lineno] = node.lineno
         return code, def_lines
 
@@ -230,34 +256,46 @@ class ChildRun:
         """Evaluate the callee and the arguments (untraced) into temporaries,
         and compile the call itself over them, so that ``f(*a, **k)`` keeps
         Python's own semantics."""
+        text = self.call.strip()
         try:
-            tree = ast.parse(self.call.strip(), filename=CALL_FILENAME, mode="eval")
+            tree = compile(text, CALL_FILENAME, "eval", _ast.PyCF_ONLY_AST, dont_inherit=True)
         except SyntaxError as exc:
             raise UserError(f"invalid call {self.call!r}: {exc.msg}") from None
+        except ValueError as exc:  # null bytes
+            raise UserError(f"invalid call {self.call!r}: {exc}") from None
         node = tree.body
-        if not isinstance(node, ast.Call):
+        if not isinstance(node, _ast.Call):
             raise UserError(f"invalid call {self.call!r}: expected one function call, like f(1, 2)")
         temps: dict[str, Any] = {}
 
-        def hoist(expr: ast.expr) -> ast.expr:
+        def hoist(expr: _ast.expr) -> _ast.Name:
             name = f"__neuraldbg_{len(temps)}"
             try:
-                value = eval(compile(ast.Expression(expr), CALL_FILENAME, "eval"), namespace)
+                value = eval(compile(_ast.Expression(expr), CALL_FILENAME, "eval"), namespace)
             except self.halt_type:
                 raise
             except BaseException as exc:
-                raise UserError(f"{describe(exc)} (while evaluating {ast.unparse(expr)!r} of the call)") from None
+                raise UserError(f"{describe(exc)} (while evaluating {_segment(text, expr)!r} of the call)") from None
             temps[name] = value
-            return ast.Name(id=name, ctx=ast.Load())
+            return _ast.Name(
+                id=name,
+                ctx=_ast.Load(),
+                lineno=expr.lineno,
+                col_offset=expr.col_offset,
+                end_lineno=expr.end_lineno,
+                end_col_offset=expr.end_col_offset,
+            )
 
-        callee_text = ast.unparse(node.func)
-        node.func = hoist(node.func)
-        node.args = [ast.Starred(hoist(a.value), ast.Load()) if isinstance(a, ast.Starred) else hoist(a) for a in node.args]
-        node.keywords = [ast.keyword(kw.arg, hoist(kw.value)) for kw in node.keywords]
+        callee = node.func = hoist(node.func)
+        for arg in node.args:
+            if isinstance(arg, _ast.Starred):
+                arg.value = hoist(arg.value)
+        node.args = [arg if isinstance(arg, _ast.Starred) else hoist(arg) for arg in node.args]
+        for keyword in node.keywords:
+            keyword.value = hoist(keyword.value)
         if self.function is None:
-            self.function = _qualname_of(temps[node.func.id]) or callee_text  # type: ignore[attr-defined]
-        expression = ast.fix_missing_locations(ast.Expression(node))
-        return compile(expression, CALL_FILENAME, "eval"), temps
+            self.function = _qualname_of(temps[callee.id]) or _segment(text, tree.body.func)
+        return compile(tree, CALL_FILENAME, "eval"), temps
 
     def _traced_call(self, call_code: types.CodeType, namespace: dict[str, Any], temps: dict[str, Any]) -> None:
         recorder = self.recorder
@@ -287,6 +325,34 @@ class ChildRun:
         self.finish("complete", error)
 
 
+def _walk(node: _ast.AST) -> list[_ast.AST]:
+    """Every node under ``node`` (ast.walk without importing ast)."""
+    found: list[_ast.AST] = []
+    todo = [node]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        for field in current._fields:
+            child = getattr(current, field, None)
+            if isinstance(child, _ast.AST):
+                todo.append(child)
+            elif isinstance(child, list):
+                todo.extend(item for item in child if isinstance(item, _ast.AST))
+    return found
+
+
+def _segment(text: str, node: _ast.AST) -> str:
+    """The source text of ``node`` in ``text`` (offsets are UTF-8 bytes)."""
+    lines = text.encode("utf-8").splitlines(keepends=True)
+    start, end = node.lineno - 1, node.end_lineno - 1  # type: ignore[attr-defined]
+    if start == end:
+        chunk = lines[start][node.col_offset : node.end_col_offset]  # type: ignore[attr-defined]
+    else:
+        chunk = lines[start][node.col_offset :] + b"".join(lines[start + 1 : end])  # type: ignore[attr-defined]
+        chunk += lines[end][: node.end_col_offset]  # type: ignore[attr-defined]
+    return chunk.decode("utf-8", "replace")
+
+
 def _module_name(path: str) -> str:
     stem = os.path.splitext(os.path.basename(path))[0]
     return stem if stem.isidentifier() else "program"
@@ -294,6 +360,13 @@ def _module_name(path: str) -> str:
 
 def _qualname_of(callee: object) -> str | None:
     """The qualified name of the Python function a call of ``callee`` runs."""
+    try:
+        return _code_qualname(callee)
+    except Exception:  # an odd callable (a __getattr__ that raises, ...): name it as written
+        return None
+
+
+def _code_qualname(callee: object) -> str | None:
     target: Any = callee
     if isinstance(callee, type):
         target = callee.__dict__.get("__init__") or getattr(callee, "__init__", None)
@@ -307,7 +380,7 @@ def _qualname_of(callee: object) -> str | None:
 
 
 def main() -> None:
-    request = json.loads(sys.stdin.buffer.read().decode("utf-8"))
+    request = marshal.loads(sys.stdin.buffer.read())
     # The result goes to a private copy of stdout; fd 0/1 become /dev/null so
     # neither the program nor C code can read the request pipe or write into
     # the result stream by accident.

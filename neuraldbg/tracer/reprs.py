@@ -5,10 +5,10 @@ Standard library only: the sandboxed child loads this file directly.
 
 from __future__ import annotations
 
-import re
-
-# " at 0x7f3a12..." in default reprs (objects, functions, iterators).
-_ADDRESS = re.compile(r"(?<= at )0x[0-9a-fA-F]+")
+# " at 0x7f3a12..." in default reprs (objects, functions, iterators). Found
+# by hand rather than with ``re``, which the child would import just for this.
+_ADDRESS_MARK = " at 0x"
+_HEX = frozenset("0123456789abcdefABCDEF")
 
 
 class Renderer:
@@ -34,9 +34,23 @@ class Renderer:
         return self.clip(self.normalize(text))
 
     def normalize(self, text: str) -> str:
-        if " at 0x" not in text:
+        start = text.find(_ADDRESS_MARK)
+        if start < 0:
             return text
-        return _ADDRESS.sub(self._rename, text)
+        parts: list[str] = []
+        done = 0
+        while start >= 0:
+            digits = start + len(_ADDRESS_MARK)
+            end = digits
+            while end < len(text) and text[end] in _HEX:
+                end += 1
+            if end > digits:
+                parts.append(text[done : start + 4])  # up to and including " at "
+                parts.append(self._rename(text[start + 4 : end]))
+                done = end
+            start = text.find(_ADDRESS_MARK, max(end, start + 1))
+        parts.append(text[done:])
+        return "".join(parts)
 
     def clip(self, text: str) -> str:
         extra = len(text) - self._max_repr
@@ -44,8 +58,8 @@ class Renderer:
             return text
         return f"{text[: self._max_repr]}…<+{extra} chars>"
 
-    def _rename(self, match: re.Match[str]) -> str:
-        address = match.group(0).lower()
+    def _rename(self, address: str) -> str:
+        address = address.lower()
         name = self._addresses.get(address)
         if name is None:
             name = f"0x{len(self._addresses) + 1:x}"

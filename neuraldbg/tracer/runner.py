@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import json
 import logging
+import marshal
 import os
 import re
 import selectors
@@ -73,7 +74,7 @@ def run_trace(
         "sys_path": _importable_paths(),
     }
     with tempfile.TemporaryDirectory(prefix="neuraldbg-sandbox-", ignore_cleanup_errors=True) as sandbox:
-        outcome = _run_child(json.dumps(request).encode("utf-8"), sandbox, limits)
+        outcome = _run_child(marshal.dumps(request), sandbox, limits)
     return _to_trace(outcome, source, call, function, limits)
 
 
@@ -170,7 +171,12 @@ def _run_child(request: bytes, sandbox: str, limits: Limits) -> _ChildOutcome:
     for stream in (proc.stdin, proc.stdout, proc.stderr):
         if not stream.closed:
             stream.close()
-    returncode = proc.wait()
+    try:  # the child may have closed its pipes and kept running
+        returncode = proc.wait(timeout=max(deadline - time.monotonic(), 0.0) if not timed_out else None)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        _kill_group(proc)
+        returncode = proc.wait()
     return _ChildOutcome(returncode, bytes(stdout), bytes(stderr), timed_out, overflow, time.monotonic() - started)
 
 

@@ -97,23 +97,19 @@ _DENIED_IMPORTS = frozenset(
     }
 )
 
-# Functions with no audit event that could harm the machine; replaced by stubs
-# that raise (there is no safe subset worth keeping).
+# Functions with no audit event that could harm the machine, by the C module
+# that defines them; replaced by stubs that raise (no safe subset is worth
+# keeping). ``fork_exec`` is what multiprocessing's spawn calls directly.
 _UNAUDITED = (
-    ("os", "mkfifo"),
-    ("os", "mknod"),
-    ("os", "pidfd_open"),
-    ("os", "chroot"),
-    ("posix", "mkfifo"),
-    ("posix", "mknod"),
-    ("posix", "pidfd_open"),
-    ("posix", "chroot"),
-    ("signal", "pidfd_send_signal"),
-    ("_signal", "pidfd_send_signal"),
-    ("time", "clock_settime"),
-    ("time", "clock_settime_ns"),
-    ("_posixsubprocess", "fork_exec"),
+    ("posix", ("mkfifo", "mknod", "pidfd_open", "chroot")),
+    ("_signal", ("pidfd_send_signal",)),
+    ("time", ("clock_settime", "clock_settime_ns")),
+    ("_posixsubprocess", ("fork_exec",)),
 )
+# Python modules that copied those functions at import: patched too when
+# already imported (importing ``signal`` would cost the child's startup; a
+# later import copies the stubs).
+_REEXPORTERS = {"posix": "os", "_signal": "signal"}
 
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
 
@@ -165,15 +161,18 @@ def install(root: str) -> None:
 
 
 def _stub_unaudited() -> None:
-    for module_name, attribute in _UNAUDITED:
-        module = sys.modules.get(module_name)
-        if module is None:
-            try:
-                module = __import__(module_name)
-            except ImportError:
-                continue
-        if hasattr(module, attribute):
-            setattr(module, attribute, _stub(f"{module_name}.{attribute}"))
+    for module_name, attributes in _UNAUDITED:
+        try:
+            modules = [__import__(module_name)]  # C modules: cheap
+        except ImportError:
+            continue
+        reexporter = sys.modules.get(_REEXPORTERS.get(module_name, ""))
+        if reexporter is not None:
+            modules.append(reexporter)
+        for module in modules:
+            for attribute in attributes:
+                if hasattr(module, attribute):
+                    setattr(module, attribute, _stub(f"{module.__name__}.{attribute}"))
 
 
 def _stub(name: str) -> Callable[..., object]:
@@ -197,7 +196,8 @@ def _make_hook(root: str) -> Callable[[str, tuple[object, ...]], None]:
             return os.readlink(f"/proc/self/fd/{path}")
         text = os.fsdecode(os.fspath(path))  # type: ignore[arg-type]
         if not os.path.isabs(text):
-            base = os.readlink(f"/proc/self/fd/{dir_fd}") if isinstance(dir_fd, int) else os.getcwd()
+            # audit events pass dir_fd=-1 when none was given
+            base = os.readlink(f"/proc/self/fd/{dir_fd}") if isinstance(dir_fd, int) and dir_fd >= 0 else os.getcwd()
             text = os.path.join(base, text)
         head, tail = os.path.split(text)
         if follow or tail in ("", ".", ".."):
