@@ -433,3 +433,72 @@ def test_frames_round_trip_through_json() -> None:
     trace = run_trace(FACT, "fact(2)")
     again = Trace.from_json(trace.to_json())
     assert [Frame.to_json(f) for f in again.frames] == [Frame.to_json(f) for f in trace.frames]
+
+
+GENERATORS = """\
+def evens(n):
+    for i in range(n):
+        yield i * 2
+
+def collect(n):
+    return list(evens(n))
+"""
+
+
+def test_generator_frames_resume_at_their_yield() -> None:
+    trace = run_trace(GENERATORS, "collect(2)")
+    assert_complete(trace)
+    assert [(f.event, f.line, f.function, f.depth) for f in trace.frames] == [
+        ("call", 5, "collect", 0),
+        ("line", 6, "collect", 0),
+        ("call", 1, "evens", 1),
+        ("line", 2, "evens", 1),
+        ("line", 3, "evens", 1),
+        ("return", 3, "evens", 1),  # the first yield
+        ("call", 3, "evens", 1),  # resumed at the yield
+        ("line", 2, "evens", 1),
+        ("line", 3, "evens", 1),
+        ("return", 3, "evens", 1),
+        ("call", 3, "evens", 1),
+        ("line", 2, "evens", 1),
+        ("return", 2, "evens", 1),  # exhausted
+        ("return", 6, "collect", 0),
+    ]
+    assert [f.value for f in trace.frames if f.event == "return"] == ["0", "2", "None", "[0, 2]"]
+
+
+def test_calling_a_generator_function_directly_says_it_did_not_run() -> None:
+    trace = run_trace(GENERATORS, "evens(2)")
+    assert trace.status == "error"
+    assert trace.error == "the call evens(2) returned a generator without running it"
+    assert trace.frames == []
+
+
+def test_recorder_keeps_the_unwinding_when_its_own_trace_function_hits_the_recursion_limit() -> None:
+    # In-process on purpose (no sandbox needed): on CPython 3.11 the trace
+    # function is the first to hit the limit, CPython switches tracing off,
+    # and the recorder rebuilds the exception/return frames from the traceback.
+    from neuraldbg.tracer.recorder import Recorder
+    from neuraldbg.tracer.reprs import Renderer
+
+    namespace: dict[str, object] = {}
+    exec(compile("def down(n):\n    return down(n + 1)\n", "<down>", "exec"), namespace)
+    recorder = Recorder("<down>", 100_000, Renderer(300).render, {})
+    recorder.start()
+    try:
+        namespace["down"](0)  # type: ignore[operator]
+    except RecursionError as exc:
+        raised: BaseException = exc
+    alive = recorder.stop()
+    if not alive:
+        assert recorder.unwind_from(raised)
+    assert not recorder.active
+    frames = recorder.frames
+    deepest = max(f[3] for f in frames)
+    unwinding = [f for f in frames if f[0] in ("exception", "return")]
+    # every frame that was entered and recorded leaves with exception + return, innermost first
+    recorded_depths = sorted({f[3] for f in frames if f[0] == "call"}, reverse=True)
+    assert [(f[0], f[3]) for f in unwinding[-4:]] == [("exception", 1), ("return", 1), ("exception", 0), ("return", 0)]
+    assert {f[3] for f in unwinding} == set(recorded_depths)
+    assert deepest > 900
+    assert unwinding[-2][5] is not None and unwinding[-2][5].startswith("RecursionError(")

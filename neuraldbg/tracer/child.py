@@ -103,7 +103,7 @@ def describe(exc: BaseException) -> str:
 
 
 class ChildRun:
-    """One request, from the raw JSON to the written result."""
+    """One request, from its arrival to the written result."""
 
     def __init__(self, request: dict[str, Any], result_fd: int) -> None:
         self.source: str = request["source"]
@@ -300,9 +300,10 @@ class ChildRun:
     def _traced_call(self, call_code: types.CodeType, namespace: dict[str, Any], temps: dict[str, Any]) -> None:
         recorder = self.recorder
         raised: BaseException | None = None
+        result: object = None  # kept alive until tracing stops: no traced __del__ or generator close
         recorder.start()
         try:
-            eval(call_code, namespace, temps)
+            result = eval(call_code, namespace, temps)
         except self.halt_type:
             pass
         except BaseException as exc:
@@ -319,9 +320,17 @@ class ChildRun:
                 self.finish(*recorder.stop_reason)
                 return
             if not recovered:
-                self.finish("truncated", "tracing stopped early (the program switched sys.settrace off, or the tracer hit the recursion limit)")
+                self.finish(
+                    "truncated",
+                    "tracing stopped early (the program switched sys.settrace off,"
+                    " or the tracer hit the recursion limit)",
+                )
         if not recorder.frames:
-            self.finish("error", f"the call {self.call} ran no function defined in {self.path}" + (f" ({error})" if error else ""))
+            if isinstance(result, (types.GeneratorType, types.CoroutineType, types.AsyncGeneratorType)):
+                kind = type(result).__name__.replace("async_generator", "async generator")
+                self.finish("error", f"the call {self.call} returned a {kind} without running it")
+            why = f" ({error})" if error else ""
+            self.finish("error", f"the call {self.call} ran no function defined in {self.path}{why}")
         self.finish("complete", error)
 
 

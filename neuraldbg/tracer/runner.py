@@ -65,6 +65,8 @@ def run_trace(
     ``trace.error`` / ``trace.status``. ``function`` is the entry's qualified
     name; None derives it from the callee of ``call``.
     """
+    if not isinstance(source, str) or not isinstance(call, str):
+        raise TypeError(f"source and call must be str, got {type(source).__name__} and {type(call).__name__}")
     request = {
         "source": source,
         "call": call,
@@ -73,8 +75,17 @@ def run_trace(
         "limits": asdict(limits),
         "sys_path": _importable_paths(),
     }
-    with tempfile.TemporaryDirectory(prefix="neuraldbg-sandbox-", ignore_cleanup_errors=True) as sandbox:
-        outcome = _run_child(marshal.dumps(request), sandbox, limits)
+    try:
+        with tempfile.TemporaryDirectory(prefix="neuraldbg-sandbox-", ignore_cleanup_errors=True) as sandbox:
+            outcome = _run_child(marshal.dumps(request), sandbox, limits)
+    except OSError as exc:  # no temporary directory, no interpreter, no file descriptors left
+        return Trace(
+            function=function or _static_callee(call),
+            call=call,
+            backend="exec",
+            status="error",
+            error=f"cannot start the tracer: {exc}",
+        )
     return _to_trace(outcome, source, call, function, limits)
 
 
@@ -172,7 +183,7 @@ def _run_child(request: bytes, sandbox: str, limits: Limits) -> _ChildOutcome:
         if not stream.closed:
             stream.close()
     try:  # the child may have closed its pipes and kept running
-        returncode = proc.wait(timeout=max(deadline - time.monotonic(), 0.0) if not timed_out else None)
+        returncode = proc.wait(timeout=None if timed_out else max(deadline - time.monotonic(), 1.0))
     except subprocess.TimeoutExpired:
         timed_out = True
         _kill_group(proc)
@@ -199,17 +210,16 @@ def _to_trace(outcome: _ChildOutcome, source: str, call: str, function: str | No
     if stderr.strip():
         logger.debug("tracer child stderr for %s: %s", call, stderr.strip())
     trace = Trace(function=function or _static_callee(call), call=call, backend="exec", predicted=False)
-    if outcome.timed_out:
-        trace.status = "truncated"
-        trace.error = f"timed out after {limits.wall_seconds:g} s (the program may not halt)"
-        return trace
-    if outcome.overflow:
-        trace.status = "error"
-        trace.error = f"the trace was larger than {MAX_RESULT_BYTES // (1024 * 1024)} MiB"
-        return trace
-    result = _parse_result(outcome.stdout)
+    result = None if outcome.overflow else _parse_result(outcome.stdout)
     if result is None:
-        trace.status, trace.error = _why_no_result(outcome, stderr, limits)
+        if outcome.timed_out:
+            trace.status = "truncated"
+            trace.error = f"timed out after {limits.wall_seconds:g} s (the program may not halt)"
+        elif outcome.overflow:
+            trace.status = "error"
+            trace.error = f"the trace was larger than {MAX_RESULT_BYTES // (1024 * 1024)} MiB"
+        else:
+            trace.status, trace.error = _why_no_result(outcome, stderr, limits)
         return trace
     try:
         lines = _LINE_BREAK.split(source)
