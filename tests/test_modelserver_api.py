@@ -291,3 +291,24 @@ def test_listen_address_checks(served, caplog: pytest.LogCaptureFixture) -> None
         open_srv, _ = served(host="0.0.0.0")
     assert "reachable from other machines WITHOUT an API key" in caplog.text
     assert RemoteBackend(f"http://127.0.0.1:{open_srv.port}").health() == ["scripted"]
+
+
+def test_text_decoder_holds_back_split_characters() -> None:
+    from neuraldbg.modelserver_protocol import TextDecoder
+
+    ids = ct.ids_from_text(TOK, "aé€<|frame_sep|>z")
+    dec = TextDecoder(TOK, ct.SPECIAL_NAMES)
+    pieces = [dec.feed([i]) for i in ids] + [dec.flush()]
+    assert "\ufffd" not in "".join(pieces)
+    assert "".join(pieces) == "aé€<|frame_sep|>z"
+
+
+def test_http_side_imports_no_torch() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, neuraldbg.backends.remote, neuraldbg.modelserver; "
+            "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
