@@ -498,3 +498,6 @@ def test_bad_arguments() -> None:
     assert b.url == "http://127.0.0.1:1"
     with pytest.raises(BackendError, match="non-empty list of token ids"):
         list(b.generate([], stop_ids=[], sampling=GREEDY))
+    b.close()
+    with pytest.raises(BackendError, match="is closed"):
+        list(b.generate([1], stop_ids=[], sampling=GREEDY))

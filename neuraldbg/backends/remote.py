@@ -476,6 +476,8 @@ class RemoteBackend:
         prompt = list(prompt)
         if not prompt or not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in prompt):
             raise BackendError("remote backend: the prompt must be a non-empty list of token ids")
+        if self._client.is_closed:
+            raise BackendError(f"the remote backend for {self.url} is closed")
         if sampling.max_tokens <= 0:
             return
         if cancel is not None:
