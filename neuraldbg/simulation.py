@@ -55,7 +55,13 @@ class Engine(Protocol):
         ...
 
     def truncate(self, n: int) -> None:
-        """Forget everything after the first ``n`` frames."""
+        """Go back to the first ``n`` frames, keeping what came after so that
+        :meth:`redo` can bring it back (a later ``next`` or ``replace``
+        discards it)."""
+        ...
+
+    def redo(self) -> None:
+        """The frame after the current ones is the one kept by ``truncate``."""
         ...
 
     def replace(self, step: int, frame: Frame) -> None:
@@ -121,6 +127,7 @@ class Simulation:
             nxt = self._future[-1]
             if forced is None or nxt.event == forced:
                 self._future.pop()
+                self.engine.redo()
                 self.frames.append(nxt)
                 return True
             self._future.clear()

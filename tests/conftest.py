@@ -16,3 +16,39 @@ def tiny_tokenizer(tmp_path_factory: pytest.TempPathFactory):
     out_dir = tmp_path_factory.mktemp("tiny_tokenizer")
     build_tiny_tokenizer(out_dir)
     return load_tokenizer(out_dir)
+
+
+@pytest.fixture(scope="session")
+def tiny_cwm_dir(tmp_path_factory: pytest.TempPathFactory):
+    """A tiny random CWM checkpoint (CwmForCausalLM, vocab 128,256, sliding
+    window 24, two bf16 safetensors shards) with the tiny tokenizer, built
+    once per session; load it like a real checkpoint folder."""
+    from neuraldbg.backends.tiny_model import build_tiny_cwm
+
+    return build_tiny_cwm(tmp_path_factory.mktemp("tiny_cwm"))
+
+
+@pytest.fixture(scope="session")
+def cruxeval_samples() -> list[dict[str, str]]:
+    """CruxEval from ../shared/data (or $NEURALDBG_CRUXEVAL). Missing data is a
+    loud failure, never a skip."""
+    import json
+    import os
+    from pathlib import Path
+
+    default = Path(__file__).resolve().parents[2] / "shared" / "data" / "cruxeval.jsonl"
+    path = Path(os.environ.get("NEURALDBG_CRUXEVAL", default))
+    if not path.is_file():
+        pytest.fail(f"CruxEval data not found at {path}: put cruxeval.jsonl there or set NEURALDBG_CRUXEVAL")
+    with path.open(encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+@pytest.fixture(scope="session")
+def cruxeval_traces(cruxeval_samples):
+    """Ground-truth traces of f(input) for every CruxEval sample, computed once
+    per test session (about a minute on 2 cores)."""
+    from neuraldbg.tracer import Limits, run_traces
+
+    jobs = [(s["code"], f"f({s['input']})", "f", "<cruxeval>") for s in cruxeval_samples]
+    return run_traces(jobs, Limits(), workers=2)

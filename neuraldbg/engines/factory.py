@@ -68,8 +68,9 @@ class EngineFactory:
             truth = self._truth(settings, source, function, call, path)
             tok = TextTokenizer()
             backend = ReplayBackend.for_trace(truth, tok, source=source, functions=index.functions)
+            call_locals = dict(truth.frames[0].locals) if truth.frames else None
             return ModelEngine(backend, tok, source=source, function=function, functions=index.functions, call=call,
-                               sampling=sampling, backend_kind="replay")
+                               sampling=sampling, backend_kind="replay", call_locals=call_locals)
         backend, tok = self.backend(settings)
         return ModelEngine(backend, tok, source=source, function=function, functions=index.functions, call=call,
                            sampling=sampling, backend_kind=settings.backend)

@@ -35,7 +35,7 @@ class ModelEngine:
 
     def __init__(self, backend: TokenBackend, tok: TokenizerLike, *, source: str, function: FunctionInfo,
                  functions: Sequence[FunctionInfo], call: str, sampling: Sampling, backend_kind: str,
-                 frame_token_cap: int = FRAME_TOKEN_CAP) -> None:
+                 frame_token_cap: int = FRAME_TOKEN_CAP, call_locals: dict[str, str] | None = None) -> None:
         self.backend_impl = backend
         self.tok = tok
         self.backend = backend_kind
@@ -44,32 +44,38 @@ class ModelEngine:
         self.function = function
         self.functions = list(functions)
         self.call = call
+        # Reprs of the arguments when known from a real evaluation (replay, or
+        # an exec run where execution is allowed); else bound from the call text.
+        self.call_locals = call_locals
         self.sampling = dc_replace(sampling, max_tokens=frame_token_cap)
         self.context = trace_prompt_ids(tok, mark_entry(source, function.def_line))
-        self._ids: list[list[int]] = []  # token ids of each frame, exactly as in the prompt
+        self._ids: list[list[int]] = []  # token ids of each frame made, exactly as in the prompt
         self._raws: list[RawFrame] = []
+        self._n = 0  # how many of them are current (the rest were stepped back over)
         self._mapper = LineMapper(source, self.functions)
         self._ended = False
 
     # -- helpers -------------------------------------------------------------
     def prompt(self, forced: Event | None = None) -> list[int]:
         ids = list(self.context)
-        for chunk in self._ids:
+        for chunk in self._ids[: self._n]:
             ids += chunk
         if forced is not None:
             ids.append(EVENT_TOKEN[forced])
         return ids
 
     def _push(self, raw: RawFrame, ids: list[int]) -> Frame:
+        del self._raws[self._n:], self._ids[self._n:]
         self._raws.append(raw)
         self._ids.append(ids)
+        self._n += 1
         return self._mapper.push(raw)
 
     def _sampling_for_step(self) -> Sampling:
         # A seed per step: regenerating a step after a step back gives the same frame.
         if self.sampling.seed is None:
             return self.sampling
-        return dc_replace(self.sampling, seed=self.sampling.seed + len(self._ids))
+        return dc_replace(self.sampling, seed=self.sampling.seed + self._n)
 
     def _generate(self, forced: Event | None, cancel: CancelToken | None) -> Step:
         prompt = self.prompt(forced)
@@ -101,23 +107,29 @@ class ModelEngine:
     # -- Engine ------------------------------------------------------------------
     def first(self, cancel: CancelToken | None) -> Step:
         self.truncate(0)
+        del self._raws[:], self._ids[:]
         if not self.call:
             return self._generate("call", cancel)  # the model imagines the inputs
+        locals_ = self.call_locals if self.call_locals is not None else self._bind()
+        lines = split_lines_keepends(self.source)
+        # The call event is on the def line (decorators run before the call), as the tracer and CWM write it.
+        line = self.function.def_line
+        text = lines[line - 1].rstrip("\r\n") if line <= len(lines) else ""
+        frame = Frame("call", line, self.function.qualname, 0, locals_, None, text)
+        return Step(self._force(frame))
+
+    def _bind(self) -> dict[str, str]:
         try:
             params = function_params(self._function_text())
             bound_self = None
             if self.function.is_method and params and params[0].name in ("self", "cls"):
                 bound_self = _receiver(self.call)
-            locals_ = bind_call(self.call, params, bound_self=bound_self)
+            return bind_call(self.call, params, bound_self=bound_self)
         except BindingError as exc:
             raise SimulationError(f"cannot pass {self.call} to the model: {exc}") from None
-        lines = split_lines_keepends(self.source)
-        text = lines[self.function.first_line - 1].rstrip("\r\n") if self.function.first_line <= len(lines) else ""
-        frame = Frame("call", self.function.first_line, self.function.qualname, 0, locals_, None, text)
-        return Step(self._force(frame))
 
     def next(self, frames: list[Frame], forced: Event | None, cancel: CancelToken | None) -> Step:
-        if len(frames) != len(self._ids):
+        if len(frames) != self._n:
             self.truncate(len(frames))
         if self._ended:
             return Step(None, status="complete")
@@ -134,16 +146,20 @@ class ModelEngine:
         return self._push(raw, ids)
 
     def truncate(self, n: int) -> None:
-        if n >= len(self._ids):
+        n = max(0, min(n, len(self._ids)))
+        if n == self._n:
             return
-        raws = self._raws[:n]
-        del self._ids[n:]
-        self._raws = []
+        # The mapper is stateful (call stack, last line per scope): rebuild it.
         self._mapper = LineMapper(self.source, self.functions)
-        for raw in raws:
-            self._raws.append(raw)
+        for raw in self._raws[:n]:
             self._mapper.push(raw)
+        self._n = n
         self._ended = False
+
+    def redo(self) -> None:
+        if self._n < len(self._raws):
+            self._mapper.push(self._raws[self._n])
+            self._n += 1
 
     def replace(self, step: int, frame: Frame) -> None:
         self.truncate(step)
