@@ -1,0 +1,713 @@
+"""``neuraldbg doctor``: will this model profile fit on these GPUs, and how?
+
+The plan is computed, not guessed: the real ``CwmConfig`` (the released 32B
+shape by default, or the checkpoint's own config.json) is instantiated on the
+meta device to count parameters exactly; bytes are computed per parameter for
+the profile's dtype/quantization (bitsandbytes quantizes the decoder's Linear
+weights and keeps embeddings, norms and lm_head in bf16); transformers' own
+balancing and accelerate's ``infer_auto_device_map`` place the layers on the
+GPUs exactly as ``from_pretrained(device_map=...)`` would; what is left on each
+GPU becomes the KV-cache budget in tokens.
+
+torch / transformers / accelerate are imported inside functions: importing
+this module (and listing GPUs from ``nvidia-smi``) needs none of them.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from neuraldbg.profiles import (
+    QUANTIZATIONS,
+    Profile,
+    ProfileError,
+    list_profiles,
+    load_profile,
+)
+
+log = logging.getLogger(__name__)
+
+GIB = 1024**3
+# Per GPU, on top of weights and KV: the CUDA context, allocator slack and the
+# activations of a 2048-token prefill chunk (the MLP's 2048 x 21504 bf16
+# intermediates are ~90 MB each; logits are kept for one position only).
+RUNTIME_OVERHEAD_GIB = 1.5
+# The recommendation asks for at least this much KV room (one long trace, or
+# a few cached contexts of ordinary ones).
+MIN_KV_TOKENS = 32768
+# Below this a plan does not "fit": a single ordinary trace needs a few thousand.
+MIN_FIT_KV_TOKENS = 4096
+# bitsandbytes NF4: blocks of 64 weights share an absmax; with double
+# quantization the absmaxes are 8-bit in blocks of 256 with a float32 scale.
+NF4_BLOCK = 64
+NF4_NESTED_BLOCK = 256
+# transformers keeps 10% of max_memory free when it places quantized models
+# (HfQuantizer.adjust_max_memory for bitsandbytes); the plan mirrors that.
+BNB_MAX_MEMORY_FACTOR = 0.90
+KV_DTYPE_BYTES = 2  # the KV cache is kept in the compute dtype (bf16)
+
+
+class DoctorError(ValueError):
+    """Bad doctor input (one clear line for the user)."""
+
+
+@dataclass(frozen=True)
+class GpuInfo:
+    index: int
+    name: str
+    total_gib: float
+    free_gib: float | None = None
+
+
+# --------------------------------------------------------------------------- GPUs
+
+
+_GPU_ENTRY = re.compile(r"^\s*(\d+)\s*[x×]\s*(\d+(?:\.\d+)?)\s*(?:gib|gb|g)?\s*$", re.IGNORECASE)
+
+
+def parse_gpus(spec: str) -> list[GpuInfo]:
+    """Parse ``COUNTxGIB[,COUNTxGIB...]`` (e.g. ``2x80``, ``4x40,1x80``).
+
+    ``none`` / ``cpu`` / ``0`` mean a host without GPUs. The size is the
+    total memory per GPU in GiB, as nvidia-smi reports it (an "80 GB" card
+    is about 80).
+    """
+    text = (spec or "").strip()
+    if text.lower() in ("none", "cpu", "0"):
+        return []
+    if not text:
+        raise DoctorError("empty --gpus: expected COUNTxGIB, e.g. 2x80 or 4x40,1x80 (or 'none')")
+    gpus: list[GpuInfo] = []
+    for entry in text.split(","):
+        m = _GPU_ENTRY.match(entry)
+        if not m:
+            raise DoctorError(f"bad --gpus entry {entry.strip()!r}: expected COUNTxGIB, e.g. 2x80 or 4x40,1x80")
+        count, size = int(m.group(1)), float(m.group(2))
+        if count < 1 or count > 64:
+            raise DoctorError(f"bad --gpus entry {entry.strip()!r}: the count must be 1..64")
+        if size <= 0 or size > 4096:
+            raise DoctorError(f"bad --gpus entry {entry.strip()!r}: the memory must be 0..4096 GiB")
+        for _ in range(count):
+            gpus.append(GpuInfo(index=len(gpus), name=f"{size:g} GiB GPU", total_gib=size))
+    return gpus
+
+
+def detect_gpus() -> list[GpuInfo]:
+    """This host's GPUs: torch.cuda when it sees any, else nvidia-smi, else []."""
+    gpus = _gpus_from_torch()
+    if gpus:
+        return gpus
+    return _gpus_from_nvidia_smi()
+
+
+def _gpus_from_torch() -> list[GpuInfo]:
+    try:
+        import torch
+    except ImportError:
+        return []
+    try:
+        if not torch.cuda.is_available():
+            return []
+        out = []
+        for i in range(torch.cuda.device_count()):
+            props = torch.cuda.get_device_properties(i)
+            try:
+                free, _total = torch.cuda.mem_get_info(i)
+                free_gib: float | None = free / GIB
+            except RuntimeError:
+                free_gib = None
+            out.append(GpuInfo(index=i, name=props.name, total_gib=props.total_memory / GIB, free_gib=free_gib))
+        return out
+    except RuntimeError as exc:  # a broken driver must not break the doctor
+        log.warning("torch.cuda failed: %s", exc)
+        return []
+
+
+def _gpus_from_nvidia_smi() -> list[GpuInfo]:
+    exe = shutil.which("nvidia-smi")
+    if not exe:
+        return []
+    try:
+        out = subprocess.run(
+            [exe, "--query-gpu=index,name,memory.total,memory.free", "--format=csv,noheader,nounits"],
+            capture_output=True, text=True, timeout=20, check=True,
+        ).stdout
+    except (OSError, subprocess.SubprocessError) as exc:
+        log.warning("nvidia-smi failed: %s", exc)
+        return []
+    return parse_nvidia_smi(out)
+
+
+def parse_nvidia_smi(text: str) -> list[GpuInfo]:
+    """Parse ``nvidia-smi --query-gpu=index,name,memory.total,memory.free --format=csv,noheader,nounits``."""
+    gpus = []
+    for line in text.splitlines():
+        parts = [p.strip() for p in line.split(",")]
+        if len(parts) != 4:
+            continue
+        try:
+            gpus.append(GpuInfo(int(parts[0]), parts[1], float(parts[2]) / 1024, float(parts[3]) / 1024))
+        except ValueError:
+            continue
+    return gpus
+
+
+# --------------------------------------------------------------------------- model shape and bytes
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    num_layers: int
+    hidden_size: int
+    intermediate_size: int
+    num_heads: int
+    num_kv_heads: int
+    head_dim: int
+    vocab_size: int
+    max_positions: int
+    sliding_window: int | None
+    layer_types: tuple[str, ...]
+
+    @classmethod
+    def from_config(cls, config: Any) -> "ModelShape":
+        layer_types = tuple(getattr(config, "layer_types", None) or ["full_attention"] * config.num_hidden_layers)
+        return cls(
+            num_layers=config.num_hidden_layers,
+            hidden_size=config.hidden_size,
+            intermediate_size=config.intermediate_size,
+            num_heads=config.num_attention_heads,
+            num_kv_heads=config.num_key_value_heads,
+            head_dim=getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads,
+            vocab_size=config.vocab_size,
+            max_positions=config.max_position_embeddings,
+            sliding_window=getattr(config, "sliding_window", None),
+            layer_types=layer_types,
+        )
+
+    @property
+    def kv_bytes_per_token_per_layer(self) -> int:
+        """K and V, every KV head, in bf16: 2 x 8 x 128 x 2 = 4 KiB for CWM."""
+        return 2 * self.num_kv_heads * self.head_dim * KV_DTYPE_BYTES
+
+    def is_sliding(self, layer: int) -> bool:
+        return self.sliding_window is not None and self.layer_types[layer] == "sliding_attention"
+
+
+@dataclass(frozen=True)
+class WeightsEstimate:
+    quantization: str
+    dtype: str
+    total_bytes: float
+    quantized_params: int  # Linear weights bitsandbytes converts
+    kept_params: int  # embeddings, norms, lm_head: kept in the compute dtype
+    quantized_bytes: float
+    kept_bytes: float
+
+    @property
+    def total_gib(self) -> float:
+        return self.total_bytes / GIB
+
+    @property
+    def bytes_per_param(self) -> float:
+        return self.total_bytes / max(1, self.quantized_params + self.kept_params)
+
+
+_DTYPE_BYTES = {"bfloat16": 2, "float16": 2, "float32": 4}
+
+
+def quantized_weight_bytes(numel: int, out_features: int, quantization: str, double_quant: bool) -> float:
+    """Bytes bitsandbytes stores for one Linear weight of ``numel`` elements."""
+    if quantization == "8bit":
+        # int8 weights plus one float32 scale per output row (SCB).
+        return numel + 4 * out_features
+    if quantization == "4bit-nf4":
+        blocks = math.ceil(numel / NF4_BLOCK)
+        if double_quant:
+            absmax = blocks + 4 * math.ceil(blocks / NF4_NESTED_BLOCK) + 4  # uint8 absmax, fp32 nested scales, offset
+        else:
+            absmax = 4 * blocks
+        return numel / 2 + absmax
+    raise ValueError(f"not a bitsandbytes quantization: {quantization}")
+
+
+def _param_sizes(model: Any, quantization: str, dtype: str, double_quant: bool) -> tuple[dict[str, float], WeightsEstimate]:
+    """Bytes per parameter/buffer name, as the loaded model will hold them."""
+    import torch
+
+    dtype_bytes = _DTYPE_BYTES[dtype]
+    skip = _modules_not_quantized(model)
+    sizes: dict[str, float] = {}
+    q_params = k_params = 0
+    q_bytes = k_bytes = 0.0
+    for mod_name, module in model.named_modules():
+        for p_name, param in module.named_parameters(recurse=False):
+            full = f"{mod_name}.{p_name}" if mod_name else p_name
+            numel = param.numel()
+            if (
+                quantization != "none"
+                and isinstance(module, torch.nn.Linear)
+                and p_name == "weight"
+                and mod_name not in skip
+            ):
+                size = quantized_weight_bytes(numel, module.out_features, quantization, double_quant)
+                q_params += numel
+                q_bytes += size
+            else:
+                size = float(numel * dtype_bytes)
+                k_params += numel
+                k_bytes += size
+            sizes[full] = size
+        for b_name, buf in module.named_buffers(recurse=False):
+            full = f"{mod_name}.{b_name}" if mod_name else b_name
+            sizes[full] = float(buf.numel() * buf.element_size())
+    est = WeightsEstimate(
+        quantization=quantization, dtype=dtype, total_bytes=q_bytes + k_bytes,
+        quantized_params=q_params, kept_params=k_params, quantized_bytes=q_bytes, kept_bytes=k_bytes,
+    )
+    return sizes, est
+
+
+def _modules_not_quantized(model: Any) -> set[str]:
+    """What transformers' bitsandbytes integration leaves unquantized (lm_head, tied)."""
+    from transformers.quantizers.base import get_keys_to_not_convert
+
+    return set(get_keys_to_not_convert(model))
+
+
+class _Sizer:
+    """Looks like an HfQuantizer to transformers' placement helpers, which
+    only ask it for each parameter's element size."""
+
+    def __init__(self, sizes: dict[str, float]) -> None:
+        self._sizes = sizes
+
+    def param_element_size(self, model: Any, param_name: str, param: Any) -> float:
+        size = self._sizes.get(param_name)
+        if size is None:
+            return param.element_size()
+        return size / max(1, param.numel())
+
+    def adjust_max_memory(self, max_memory: dict) -> dict:
+        return max_memory
+
+
+def build_config(profile: Profile | None = None, config: Any = None) -> Any:
+    """The CwmConfig to plan for: given, the checkpoint's own, or the release's."""
+    if config is not None:
+        return config
+    from transformers import AutoConfig, CwmConfig
+
+    local = profile.local_checkpoint_dir() if profile is not None else None
+    if local is not None and (local / "config.json").is_file():
+        return AutoConfig.from_pretrained(str(local))
+    return CwmConfig()
+
+
+def meta_model(config: Any) -> Any:
+    """The model with no storage (meta device): shapes only, built in seconds."""
+    from accelerate import init_empty_weights
+    from transformers import AutoModelForCausalLM
+
+    with init_empty_weights():
+        return AutoModelForCausalLM.from_config(config)
+
+
+# --------------------------------------------------------------------------- the plan
+
+
+@dataclass(frozen=True)
+class DevicePlan:
+    device: str  # "cuda:0", or "cpu" / "disk" for what did not fit
+    total_gib: float
+    weights_cap_gib: float  # max_memory given to placement
+    weights_gib: float
+    layers: tuple[int, ...]
+    other_modules: tuple[str, ...]  # embed_tokens, norm, lm_head ...
+    free_for_kv_gib: float
+    kv_tokens: int  # one context of this many tokens fits this device's share of the KV
+
+
+@dataclass(frozen=True)
+class Plan:
+    profile: str
+    kind: str
+    quantization: str
+    dtype: str
+    gpus: tuple[GpuInfo, ...]
+    shape: ModelShape | None
+    param_count: int
+    weights: WeightsEstimate | None
+    devices: tuple[DevicePlan, ...]
+    offloaded: tuple[str, ...]  # modules no GPU had room for
+    weights_fit: bool
+    kv_tokens: int  # the largest single context the KV room holds (0 if it does not fit)
+    kv_bytes_per_token_per_layer: int
+    context_tokens: int
+    fits: bool
+    recommendation: str  # "bf16" | "8bit" | "4bit-nf4" | "remote"
+    recommended_profile: str | None
+    reason: str
+    checkpoint: str
+    checkpoint_present: bool
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+class _DropPlanningNoise(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.getMessage()
+        return "is not available" not in msg and "buffer for offloaded layers" not in msg
+
+
+@contextmanager
+def _quiet_placement_warnings() -> Iterator[None]:
+    """accelerate warns for every planned GPU this host lacks, and
+    transformers about buffers when a plan does not fit; the plan reports
+    both itself."""
+    loggers = [logging.getLogger("accelerate.utils.modeling"), logging.getLogger("transformers.integrations.accelerate")]
+    filt = _DropPlanningNoise()
+    for logger in loggers:
+        logger.addFilter(filt)
+    try:
+        yield
+    finally:
+        for logger in loggers:
+            logger.removeFilter(filt)
+
+
+def _max_memory_bytes(profile: Profile, gpus: Sequence[GpuInfo]) -> dict[int, int]:
+    caps: dict[int, int] = {}
+    for i, gpu in enumerate(gpus):
+        cap = profile.max_memory_per_gpu_gib if profile.max_memory_per_gpu_gib is not None else gpu.total_gib - profile.reserve_gib
+        caps[i] = max(0, int(min(cap, gpu.total_gib) * GIB))
+    return caps
+
+
+def place(model: Any, sizes: dict[str, float], max_memory: dict[int, int], device_map: str, quantized: bool) -> dict[str, Any]:
+    """The device map transformers would compute for ``from_pretrained``."""
+    from transformers.integrations.accelerate import get_balanced_memory, infer_auto_device_map
+
+    sizer = _Sizer(sizes)
+    no_split = model._no_split_modules
+    memory: dict[Any, int] = dict(max_memory)
+    with _quiet_placement_warnings():
+        if device_map in ("auto", "balanced", "balanced_low_0"):
+            memory = get_balanced_memory(
+                model, max_memory=memory, no_split_module_classes=no_split, hf_quantizer=sizer,  # type: ignore[arg-type]
+                low_zero=device_map == "balanced_low_0",
+            )
+        if quantized:
+            memory = {k: v * BNB_MAX_MEMORY_FACTOR for k, v in memory.items()}
+        return dict(infer_auto_device_map(model, max_memory=memory, no_split_module_classes=no_split, hf_quantizer=sizer))  # type: ignore[arg-type]
+
+
+def _tokens_that_fit(free_bytes: float, full_layers: int, sliding_layers: int, window: int | None, per_layer: int, cap: int) -> int:
+    """Largest T with (full*T + sliding*min(T, window)) * per_layer <= free, capped at ``cap``."""
+    if free_bytes <= 0:
+        return 0
+    per_token = (full_layers + sliding_layers) * per_layer
+    if per_token == 0:
+        return cap
+    if window is None or sliding_layers == 0 or free_bytes <= per_token * window:
+        return int(min(free_bytes // per_token, cap))
+    if full_layers == 0:  # only sliding layers: nothing grows past the window
+        return cap
+    rest = free_bytes - per_token * window
+    return int(min(window + rest // (full_layers * per_layer), cap))
+
+
+def _summarise(model: Any, device_map: dict[str, Any], sizes: dict[str, float], shape: ModelShape,
+               gpus: Sequence[GpuInfo], caps: dict[int, int]) -> tuple[list[DevicePlan], list[str]]:
+    by_device: dict[Any, dict[str, Any]] = {}
+    offloaded: list[str] = []
+    layer_re = re.compile(r"(?:^|\.)layers\.(\d+)(?:\.|$)")
+    for module_name, dev in device_map.items():
+        entry = by_device.setdefault(dev, {"bytes": 0.0, "layers": set(), "other": []})
+        prefix = module_name + "." if module_name else ""
+        entry["bytes"] += sum(v for k, v in sizes.items() if k == module_name or k.startswith(prefix))
+        m = layer_re.search(module_name)
+        if m:
+            entry["layers"].add(int(m.group(1)))
+        elif module_name.endswith(".layers") or module_name == "model.layers":
+            entry["layers"].update(range(shape.num_layers))
+        elif module_name in ("", "model"):
+            entry["layers"].update(range(shape.num_layers))
+            entry["other"].extend(n for n in _outside_layers(model) if module_name == "" or n != "lm_head")
+        else:
+            entry["other"].append(module_name.rsplit(".", 1)[-1])
+        if not isinstance(dev, int):
+            offloaded.append(module_name or "(whole model)")
+    per_layer = shape.kv_bytes_per_token_per_layer
+    plans: list[DevicePlan] = []
+    for i, gpu in enumerate(gpus):
+        entry = by_device.get(i, {"bytes": 0.0, "layers": set(), "other": []})
+        layers = tuple(sorted(entry["layers"]))
+        weights_gib = entry["bytes"] / GIB
+        free = gpu.total_gib - weights_gib - RUNTIME_OVERHEAD_GIB
+        full = sum(1 for layer in layers if not shape.is_sliding(layer))
+        sliding = len(layers) - full
+        kv = _tokens_that_fit(free * GIB, full, sliding, shape.sliding_window, per_layer, shape.max_positions)
+        plans.append(DevicePlan(
+            device=f"cuda:{i}", total_gib=gpu.total_gib, weights_cap_gib=caps.get(i, 0) / GIB, weights_gib=weights_gib,
+            layers=layers, other_modules=tuple(entry["other"]), free_for_kv_gib=max(0.0, free), kv_tokens=kv,
+        ))
+    for dev, entry in by_device.items():
+        if not isinstance(dev, int):
+            plans.append(DevicePlan(
+                device="unplaced", total_gib=0.0, weights_cap_gib=0.0, weights_gib=entry["bytes"] / GIB,
+                layers=tuple(sorted(entry["layers"])), other_modules=tuple(entry["other"]), free_for_kv_gib=0.0, kv_tokens=0,
+            ))
+    return plans, offloaded
+
+
+def _outside_layers(model: Any) -> list[str]:
+    """Short names of the modules with weights outside the decoder layers."""
+    names = []
+    for name, module in model.named_modules():
+        if ".layers." in f".{name}." or not name:
+            continue
+        if any(True for _ in module.parameters(recurse=False)):
+            names.append(name.rsplit(".", 1)[-1])
+    return names
+
+
+@dataclass(frozen=True)
+class _Option:
+    quantization: str
+    weights: WeightsEstimate
+    devices: tuple[DevicePlan, ...]
+    offloaded: tuple[str, ...]
+    kv_tokens: int
+
+    @property
+    def weights_fit(self) -> bool:
+        return not self.offloaded and bool(self.devices)
+
+
+def _evaluate(model: Any, shape: ModelShape, profile: Profile, quantization: str, gpus: Sequence[GpuInfo]) -> _Option:
+    sizes, est = _param_sizes(model, quantization, profile.dtype, profile.double_quant)
+    if not gpus:
+        return _Option(quantization, est, (), ("(whole model: no GPU)",), 0)
+    caps = _max_memory_bytes(profile, gpus)
+    device_map = place(model, sizes, caps, profile.device_map if profile.device_map in ("auto", "balanced", "balanced_low_0", "sequential") else "auto",
+                       quantized=quantization != "none")
+    devices, offloaded = _summarise(model, device_map, sizes, shape, gpus, caps)
+    gpu_plans = [d for d in devices if d.device.startswith("cuda:") and d.layers]
+    kv = min((d.kv_tokens for d in gpu_plans), default=0) if not offloaded else 0
+    return _Option(quantization, est, tuple(devices), tuple(offloaded), kv)
+
+
+def _profile_for(quantization: str, n_gpus: int) -> str | None:
+    """A profile in the models folder that matches (quantization, GPU count)."""
+    best: str | None = None
+    for name in list_profiles():
+        try:
+            p = load_profile(name)
+        except ProfileError:
+            continue
+        if p.kind == "local" and p.quantization == quantization and p.min_gpus <= n_gpus:
+            if best is None or p.min_gpus > 1:  # prefer the multi-GPU profile where it applies
+                best = name
+    return best
+
+
+_LABEL = {"none": "bf16", "8bit": "8bit", "4bit-nf4": "4bit-nf4"}
+
+
+def plan(profile: Profile | str, gpus: Sequence[GpuInfo], *, config: Any = None) -> Plan:
+    """Plan ``profile`` on ``gpus`` (see the module doc)."""
+    if isinstance(profile, str):
+        profile = load_profile(profile)
+    gpus = tuple(gpus)
+    if not profile.is_local:
+        return Plan(
+            profile=profile.name, kind=profile.kind, quantization="", dtype="", gpus=gpus, shape=None, param_count=0,
+            weights=None, devices=(), offloaded=(), weights_fit=True, kv_tokens=0, kv_bytes_per_token_per_layer=0,
+            context_tokens=profile.context_tokens, fits=True, recommendation="remote", recommended_profile=profile.name,
+            reason=f"the model runs on the server at {profile.url}; this host needs no GPU",
+            checkpoint=profile.model, checkpoint_present=False,
+            notes=(f"API key from ${profile.api_key_env}" if profile.api_key_env else "no API key configured",),
+        )
+
+    cfg = build_config(profile, config)
+    shape = ModelShape.from_config(cfg)
+    model = meta_model(cfg)
+    param_count = sum(p.numel() for p in model.parameters())
+
+    chosen = _evaluate(model, shape, profile, profile.quantization, gpus)
+    # Each alternative is judged with the settings of the profile that would
+    # be recommended for it (its reserve, its caps), not this profile's.
+    options: dict[str, tuple[_Option, str | None]] = {}
+    for q in QUANTIZATIONS:
+        name = _profile_for(q, len(gpus))
+        settings = load_profile(name) if name else replace(profile, quantization=q, reserve_gib=RUNTIME_OVERHEAD_GIB,
+                                                           max_memory_per_gpu_gib=None)
+        options[q] = (chosen if settings == profile else _evaluate(model, shape, settings, q, gpus), name)
+    notes: list[str] = []
+    context = min(profile.context_tokens, shape.max_positions)
+    fits = chosen.weights_fit and chosen.kv_tokens >= min(context, MIN_FIT_KV_TOKENS)
+
+    if not gpus:
+        notes.append("no GPU: the local backend would run on the CPU, far too slow for a 32B model")
+    if gpus and len(gpus) < profile.min_gpus:
+        notes.append(f"profile {profile.name} expects at least {profile.min_gpus} GPUs; this host has {len(gpus)}")
+    if chosen.offloaded and gpus:
+        need = chosen.weights.total_gib
+        have = sum(d.weights_cap_gib for d in chosen.devices if d.device.startswith("cuda:"))
+        notes.append(
+            f"DOES NOT FIT: {need:.1f} GiB of weights, {have:.1f} GiB allowed for weights on the GPUs "
+            f"(total - reserve {profile.reserve_gib:g} GiB each); not placed: {', '.join(chosen.offloaded[:6])}"
+            + (" ..." if len(chosen.offloaded) > 6 else "")
+        )
+    elif gpus:
+        if chosen.kv_tokens < context:
+            notes.append(
+                f"KV room holds {chosen.kv_tokens:,} tokens, less than the profile's context_tokens {context:,}: "
+                "long traces will run out of memory; lower context_tokens or use a smaller quantization"
+            )
+        notes.append(
+            f"the KV room is shared by the {profile.cached_contexts} cached contexts (LRU); "
+            "sliding-window layers keep at most the window (+ a rollback margin) per context"
+        )
+    if shape.sliding_window:
+        n_sliding = sum(1 for i in range(shape.num_layers) if shape.is_sliding(i))
+        notes.append(
+            f"{shape.num_layers - n_sliding} global layers grow with the context; {n_sliding} sliding layers cap at "
+            f"{shape.sliding_window:,} tokens"
+        )
+
+    rec, rec_profile, reason = _recommend(options, gpus, shape)
+    try:
+        checkpoint = profile.resolve_checkpoint()
+    except ProfileError:
+        checkpoint = profile.checkpoint
+    present = profile.local_checkpoint_dir() is not None
+    return Plan(
+        profile=profile.name, kind=profile.kind, quantization=profile.quantization, dtype=profile.dtype, gpus=gpus,
+        shape=shape, param_count=param_count, weights=chosen.weights, devices=chosen.devices,
+        offloaded=chosen.offloaded, weights_fit=chosen.weights_fit, kv_tokens=chosen.kv_tokens,
+        kv_bytes_per_token_per_layer=shape.kv_bytes_per_token_per_layer, context_tokens=context, fits=fits,
+        recommendation=rec, recommended_profile=rec_profile, reason=reason, checkpoint=checkpoint,
+        checkpoint_present=present, notes=tuple(notes),
+    )
+
+
+def _recommend(options: dict[str, tuple[_Option, str | None]], gpus: Sequence[GpuInfo], shape: ModelShape) -> tuple[str, str | None, str]:
+    if not gpus:
+        return "remote", _profile_for_remote(), "no GPU on this host: use a model server (vLLM/SGLang) on a GPU host"
+    total = sum(g.total_gib for g in gpus)
+    bf16_gib = options["none"][0].weights.total_gib
+    for q in QUANTIZATIONS:  # highest precision first
+        opt, name = options[q]
+        if opt.weights_fit and opt.kv_tokens >= min(MIN_KV_TOKENS, shape.max_positions):
+            why = (
+                f"{opt.weights.total_gib:.1f} GiB of weights fit on {len(gpus)} GPU(s) ({total:g} GiB) "
+                f"with room for {opt.kv_tokens:,} tokens of KV cache"
+            )
+            if q != "none":
+                why += f"; bf16 would need {bf16_gib:.1f} GiB of weights"
+            return _LABEL[q], name, why
+    smallest = options["4bit-nf4"][0]
+    return (
+        "remote",
+        _profile_for_remote(),
+        f"even 4-bit NF4 ({smallest.weights.total_gib:.1f} GiB of weights) leaves too little room on {total:g} GiB of GPU memory",
+    )
+
+
+def _profile_for_remote() -> str | None:
+    names = list_profiles()
+    return "vllm-remote" if "vllm-remote" in names else next((n for n in names if "remote" in n), None)
+
+
+# --------------------------------------------------------------------------- text
+
+
+def format_plan(p: Plan) -> str:
+    """A readable report of a plan (what ``neuraldbg doctor`` prints)."""
+    lines: list[str] = []
+    gpus = ", ".join(f"{g.name} ({g.total_gib:.1f} GiB)" for g in p.gpus) or "none"
+    lines.append(f"profile      {p.profile} ({p.kind})")
+    lines.append(f"GPUs         {gpus}")
+    if p.kind != "local":
+        lines.append(f"server       {p.reason}")
+        lines.extend(f"note         {n}" for n in p.notes)
+        return "\n".join(lines)
+    assert p.weights is not None and p.shape is not None
+    s = p.shape
+    where = "local copy" if p.checkpoint_present else "no local copy under models/weights/: see models/README.md"
+    lines.append(f"checkpoint   {p.checkpoint} ({where})")
+    lines.append(
+        f"model        {p.param_count:,} parameters ({p.param_count / 1e9:.2f}B): {s.num_layers} layers, hidden {s.hidden_size}, "
+        f"{s.num_heads} heads / {s.num_kv_heads} KV heads x {s.head_dim}, vocab {s.vocab_size:,}"
+    )
+    w = p.weights
+    quant = "none (bf16)" if p.quantization == "none" else p.quantization
+    lines.append(
+        f"weights      {w.total_gib:.2f} GiB ({w.total_bytes / 1e9:.1f} GB) with quantization {quant}: "
+        f"{w.bytes_per_param:.3f} bytes/param"
+    )
+    if p.quantization != "none":
+        lines.append(
+            f"             {w.quantized_params / 1e9:.2f}B quantized Linear params: {w.quantized_bytes / GIB:.2f} GiB; "
+            f"{w.kept_params / 1e9:.2f}B kept in {p.dtype} (embeddings, norms, lm_head): {w.kept_bytes / GIB:.2f} GiB"
+        )
+    kib = p.kv_bytes_per_token_per_layer / 1024
+    lines.append(f"KV cache     {kib:g} KiB per token per layer (bf16 K+V, {s.num_kv_heads} KV heads x {s.head_dim})")
+    if p.devices:
+        lines.append("")
+        lines.append(f"{'device':<8} {'total':>7} {'cap':>7} {'weights':>8} {'KV room':>8} {'KV tokens':>10}  layers")
+        for d in p.devices:
+            layers = _ranges(d.layers)
+            other = f" + {', '.join(d.other_modules)}" if d.other_modules else ""
+            lines.append(
+                f"{d.device:<8} {d.total_gib:>6.1f}G {d.weights_cap_gib:>6.1f}G {d.weights_gib:>7.2f}G "
+                f"{d.free_for_kv_gib:>7.2f}G {d.kv_tokens:>10,}  {layers}{other}"
+            )
+        lines.append(f"(per GPU {RUNTIME_OVERHEAD_GIB:g} GiB is kept for the CUDA context and activations)")
+    lines.append("")
+    if p.fits:
+        lines.append(f"fits         yes: weights fit, KV room for {p.kv_tokens:,} tokens (context {p.context_tokens:,})")
+    elif not p.weights_fit:
+        lines.append("fits         NO: the weights do not fit on these GPUs")
+    else:
+        lines.append(f"fits         NO: only {p.kv_tokens:,} tokens of KV room")
+    lines.extend(f"note         {n}" for n in p.notes)
+    rec = p.recommendation + (f" (profile {p.recommended_profile})" if p.recommended_profile else "")
+    lines.append(f"recommended  {rec}: {p.reason}")
+    return "\n".join(lines)
+
+
+def _ranges(values: Sequence[int]) -> str:
+    if not values:
+        return "-"
+    out, start, prev = [], values[0], values[0]
+    for v in list(values[1:]) + [None]:  # type: ignore[list-item]
+        if v is not None and v == prev + 1:
+            prev = v
+            continue
+        out.append(f"{start}" if start == prev else f"{start}-{prev}")
+        if v is not None:
+            start = prev = v
+    return "layers " + ", ".join(out)
+
+
+def doctor_report(profile_name: str | None, gpu_spec: str | None) -> str:
+    """What ``neuraldbg doctor [--profile P] [--gpus SPEC]`` prints.
+
+    Without ``--gpus`` the host's GPUs are detected; without ``--profile``
+    every local profile is planned.
+    """
+    gpus = parse_gpus(gpu_spec) if gpu_spec is not None else detect_gpus()
+    names = [profile_name] if profile_name else [n for n in list_profiles() if load_profile(n).is_local]
+    if not names:
+        raise DoctorError("no model profiles found (set NEURALDBG_MODELS_DIR or run from a checkout)")
+    return "\n\n".join(format_plan(plan(load_profile(n), gpus)) for n in names)
