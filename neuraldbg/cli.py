@@ -48,6 +48,13 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("target", metavar="FILE::FUNC")
     d.add_argument("--call", help="the call to debug (default: the file's entry points; model backends may imagine one)")
     _add_backend_args(d)
+
+    m = sub.add_parser("model-server", help="serve a local model over an OpenAI-compatible /v1/completions API (token-id prompts)")
+    m.add_argument("--model", required=True, help="model profile name (see models/) or a checkpoint folder")
+    m.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
+    m.add_argument("--port", type=int, default=8000)
+    m.add_argument("--api-key", help="require this bearer token (default: $NEURALDBG_API_KEY)")
+    m.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     return parser
 
 
@@ -103,7 +110,28 @@ def cmd_debug(args: argparse.Namespace) -> int:
         factory.close()
 
 
-COMMANDS = {"trace": cmd_trace, "debug": cmd_debug}
+def cmd_model_server(args: argparse.Namespace) -> int:
+    import os
+
+    from neuraldbg.backends.base import BackendError, LoadProgress
+    from neuraldbg.modelserver import ModelServerError, run_model_server
+
+    logging.getLogger("neuraldbg").setLevel(logging.INFO)
+
+    def progress(p: LoadProgress) -> None:
+        frac = f" {p.fraction:.0%}" if p.fraction is not None else ""
+        mem = ", ".join(f"{d}: {g:.1f} GiB" for d, g in p.memory_per_device.items())
+        log.info("loading%s: %s%s", frac, p.message, f" ({mem})" if mem else "")
+
+    try:
+        run_model_server(args.model, args.host, args.port, args.api_key or os.environ.get("NEURALDBG_API_KEY") or None,
+                         progress=progress, log_level=args.log_level)
+    except (ModelServerError, BackendError) as exc:
+        raise CliError(str(exc)) from None
+    return 0
+
+
+COMMANDS = {"trace": cmd_trace, "debug": cmd_debug, "model-server": cmd_model_server}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
