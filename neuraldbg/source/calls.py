@@ -43,7 +43,7 @@ def parse_call(call: str, function: FunctionInfo | str) -> str:
         raise CallError(f"call string does not parse: {exc.msg} in {_one_line(text)!r}") from None
     except PARSE_FAILURES as exc:
         raise CallError(f"call string does not parse: {_one_line(str(exc))}") from None
-    body = tree.body
+    body = tree.body if isinstance(tree, ast.Expression) else None
     if not isinstance(body, ast.Call):
         raise CallError(f"call string is not a call: {_one_line(text)!r}")
     callee = _callee_name(body.func)

@@ -132,7 +132,17 @@ class Document:
         self._decode_problems: list[SyntaxProblem] = []
         self._last_hashes: dict[str, tuple[str, ...]] | None = None
         self._baseline: dict[str, tuple[str, ...]] | None = None
-        self._set_text(text)
+        self._text = text
+        self._lines: list[str] | None = None
+        self._starts = line_starts(text)
+        self._index: SourceIndex | None = None
+        self._source = sanitize(encode_text(text))
+        self._tree: Tree | None = None
+        self._tree_current = False
+        self._groups: list[Group] | None = None
+        # the byte range the edits since the last index touched: (start, end
+        # in the last indexed text, end in the current text)
+        self._dirty: tuple[int, int, int] | None = None
 
     @classmethod
     def from_bytes(cls, data: bytes, uri: str = "", version: int = 0) -> Document:
@@ -187,9 +197,13 @@ class Document:
 
     @staticmethod
     def _check(encoding: str) -> PositionEncoding:
-        if encoding not in _ENCODINGS:
-            raise ValueError(f"unknown position encoding {encoding!r}; expected one of {', '.join(_ENCODINGS)}")
-        return encoding  # type: ignore[return-value]
+        if encoding == "utf-16":
+            return "utf-16"
+        if encoding == "utf-8":
+            return "utf-8"
+        if encoding == "utf-32":
+            return "utf-32"
+        raise ValueError(f"unknown position encoding {encoding!r}; expected one of {', '.join(_ENCODINGS)}")
 
     # -- edits ------------------------------------------------------------
     def apply_edit(
@@ -271,31 +285,25 @@ class Document:
             self._baseline = self._last_hashes
         self.version = self.version + 1 if version is None else version
 
-    def _set_text(self, text: str) -> None:
-        self._text = text
-        self._lines: list[str] | None = None
-        self._starts = line_starts(text)
-        self._index: SourceIndex | None = None
-        self._drop_structure(sanitize(encode_text(text)))
-
     def _drop_structure(self, source: Sanitized) -> None:
         """Forget the tree and groups: the next index starts from scratch
         (the group cache survives)."""
         self._source = source
-        self._tree: Tree | None = None
+        self._tree = None
         self._tree_current = False
-        self._groups: list[Group] | None = None
-        self._dirty: tuple[int, int, int] | None = None
+        self._groups = None
+        self._dirty = None
 
     # -- index ------------------------------------------------------------
     @property
     def index(self) -> SourceIndex:
         """The SourceIndex of the current text (computed on first use after
         an edit, reusing what the edit did not touch)."""
-        if self._index is None:
-            self._index = self._compute_index()
-            self._last_hashes = _function_hashes(self._index)
-        return self._index
+        index = self._index
+        if index is None:
+            index = self._index = self._compute_index()
+            self._last_hashes = _function_hashes(index)
+        return index
 
     def changed_functions(self) -> set[str]:
         """Qualnames whose source hash changed, or that were added or

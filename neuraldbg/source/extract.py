@@ -452,19 +452,13 @@ def extract_group(
     root is ``root``. ``original``/``parse`` are the group's bytes (from
     ``base_byte``, a line start on row ``base_row``); ``holes`` are offsets of
     ``??`` relative to ``base_byte``."""
-    safe = True
-    for n in nodes:
-        if n.has_error or n.type == "line_continuation":
-            safe = False
-            break
-    else:
-        first = next((n for n in nodes if n.type != "comment"), None)
-        safe = first is None or first.start_point[1] == 0
+    first = next((n for n in nodes if n.type != "comment"), None)
+    indented = first is not None and first.start_point[1] != 0
+    safe = not indented and not any(n.has_error or n.type == "line_continuation" for n in nodes)
     text = _GroupText(original, parse, base_byte, base_row)
     walker = _Walker(text, root, frozenset(holes), parse.count(b"\n"), safe)
     out = walker.walk(nodes)
-    first = next((n for n in nodes if n.type != "comment"), None)
-    if walker.ts_problems or walker.anomaly or (first is not None and first.start_point[1] != 0):
+    if walker.ts_problems or walker.anomaly or indented:
         out.syntax_errors = judge(_decode(parse), walker.ts_problems)
     out.syntax_errors.extend(walker.hole_problems)
     out.syntax_errors.sort(key=lambda p: (p.span.start_line, p.span.start_col))
