@@ -1,0 +1,111 @@
+"""Serve the debug adapter over stdio (one session, the editor spawned us)
+or over TCP on a loopback port (inside the language server, so that VS
+Code's DebugAdapterServer connects to the process that owns the traces)."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from neuraldbg.dap.adapter import DebugAdapter
+from neuraldbg.dap.protocol import Connection
+from neuraldbg.debug_registry import DebugRegistry
+
+log = logging.getLogger(__name__)
+
+
+def run_stdio() -> int:
+    """Serve one debug session on stdin/stdout until the client disconnects."""
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    # Anything printed by library code must not corrupt the protocol stream.
+    sys.stdout = sys.stderr
+    DebugAdapter(Connection(stdin, stdout)).serve()
+    return 0
+
+
+def _model_lock(session: Any) -> threading.Lock | None:
+    # One generation at a time per process: the language server's own
+    # background traces and the debugger share the model.
+    lock = getattr(session, "model_lock", None) or getattr(session, "_model_lock", None)
+    return lock if lock is not None and hasattr(lock, "acquire") else None
+
+
+def start_tcp_server(host: str = "127.0.0.1", port: int = 0, session: Any = None,
+                     registry: DebugRegistry | None = None) -> tuple[int, Callable[[], None]]:
+    """Listen for debug-adapter clients; returns (port, stop).
+
+    ``session``: the language server's :class:`neuraldbg.session.Session`
+    (its settings, engine factory and open documents are used), or None.
+    ``registry``: where each stop's frames are published for inline values
+    (default: ``session.debug_registry`` if it has one, else a new one).
+    Each connection is one debug session served on its own threads.
+    """
+    if registry is None:
+        registry = getattr(session, "debug_registry", None) or DebugRegistry()
+    listener = socket.create_server((host, port))
+    listener.settimeout(0.5)  # so that stop() is noticed
+    bound = listener.getsockname()[1]
+    stopping = threading.Event()
+    lock = threading.Lock()
+    clients: list[tuple[socket.socket, threading.Thread]] = []
+
+    def serve_one(sock: socket.socket) -> None:
+        reader, writer = sock.makefile("rb"), sock.makefile("wb")
+        try:
+            DebugAdapter(Connection(reader, writer), session=session, registry=registry,
+                         model_lock=_model_lock(session)).serve()
+        except Exception:  # one broken session must not stop the server
+            log.exception("debug session failed")
+        finally:
+            for f in (reader, writer):
+                try:
+                    f.close()
+                except OSError:
+                    pass
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            sock.close()
+
+    def accept_loop() -> None:
+        while not stopping.is_set():
+            try:
+                sock, _addr = listener.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                break
+            sock.settimeout(None)
+            t = threading.Thread(target=serve_one, args=(sock,), name="dap-session", daemon=True)
+            with lock:
+                clients[:] = [(s, th) for s, th in clients if th.is_alive()]
+                clients.append((sock, t))
+            t.start()
+
+    acceptor = threading.Thread(target=accept_loop, name=f"dap-listen-{bound}", daemon=True)
+    acceptor.start()
+    log.info("debug adapter listening on %s:%d", host, bound)
+
+    def stop() -> None:
+        stopping.set()
+        try:
+            listener.close()
+        except OSError:
+            pass
+        acceptor.join(timeout=2)
+        with lock:
+            live = list(clients)
+        for sock, _t in live:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)  # ends the session's reader: it cancels its work
+            except OSError:
+                pass
+        for _sock, t in live:
+            t.join(timeout=5)
+
+    return bound, stop
