@@ -97,7 +97,11 @@ class Session:
 
     # -- documents ---------------------------------------------------------
     def open(self, uri: str, text: str) -> Document:
-        doc = Document(text, uri=uri)
+        return self.open_document(uri, Document(text, uri=uri))
+
+    def open_document(self, uri: str, doc: Document) -> Document:
+        """Adopt a Document built elsewhere (e.g. a large one indexed in a
+        worker thread before the event loop touches it)."""
         self.documents[uri] = doc
         self._mhash[uri] = module_hash(doc.text, doc.index.functions)
         return doc

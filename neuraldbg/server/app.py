@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from lsprotocol import types
+from pygls.exceptions import FeatureRequestError
 from pygls.lsp.server import LanguageServer
 
 from neuraldbg import __version__
@@ -32,6 +33,10 @@ class NeuralDbgServer(LanguageServer):
     def report_server_error(self, error: Exception, source: Any) -> None:
         """Errors go to stderr and, at most every 5 s, to window/logMessage:
         never a message box per failing request (the pygls default)."""
+        if source is FeatureRequestError:
+            # the client got this one as the request's error answer already
+            log.info("request failed: %s", error)
+            return
         log.error("server error (%s): %s", getattr(source, "__name__", source), error)
         now = time.monotonic()
         if now - self._last_error_report < 5.0:

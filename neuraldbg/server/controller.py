@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 
 HOVER_BUDGET_S = 1.5  # how long a hover waits for a trace that is not there yet
 INLAY_REFRESH_S = 0.3  # at most one workspace/inlayHint/refresh per this interval
+LARGE_DOCUMENT = 256 * 1024  # characters: such a document is first indexed in a worker thread
 AUTO_TRACE_LIMIT = 32  # functions traced on open per document (more are traced when looked at)
 NOT_ALLOWED = ("running code is not allowed in this workspace: enable the setting neuraldbg.allowExecution "
                "(trusted workspaces only) or use a model backend")
@@ -116,6 +117,9 @@ class Controller:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._adapter_port: int | None = None
         self._shut = False
+        # large documents being indexed off the loop, and the edits that arrived meanwhile
+        self.opening: dict[str, asyncio.Future[Document]] = {}
+        self.pending_changes: dict[str, list[types.DidChangeTextDocumentParams]] = {}
 
     # -- plumbing -----------------------------------------------------------
     @property
@@ -310,7 +314,49 @@ class Controller:
     # -- documents ------------------------------------------------------------
     def did_open(self, params: types.DidOpenTextDocumentParams) -> None:
         uri = params.text_document.uri
-        self.session.open(uri, params.text_document.text)
+        text = params.text_document.text
+        self.opening.pop(uri, None)
+        self.pending_changes.pop(uri, None)
+        if len(text) > LARGE_DOCUMENT:
+            # indexing a large file takes seconds: do it in a worker thread,
+            # nothing else touches that Document until it is adopted
+            def build() -> Document:
+                doc = Document(text, uri=uri)
+                _ = doc.index
+                return doc
+
+            fut = asyncio.ensure_future(asyncio.get_running_loop().run_in_executor(None, build))
+            self.opening[uri] = fut
+            self.pending_changes[uri] = []
+            fut.add_done_callback(lambda f, uri=uri: self._adopt(uri, f))
+            return
+        self.session.open(uri, text)
+        self._opened(uri)
+
+    def _adopt(self, uri: str, fut: asyncio.Future[Document]) -> None:
+        if self.opening.get(uri) is not fut:
+            return  # closed or re-opened meanwhile
+        del self.opening[uri]
+        changes = self.pending_changes.pop(uri, [])
+        if fut.cancelled() or fut.exception() is not None:
+            log.error("indexing %s failed: %s", uri, None if fut.cancelled() else fut.exception())
+            return
+        self.session.open_document(uri, fut.result())
+        self._opened(uri)
+        for change in changes:
+            self.did_change(change)
+
+    async def ready(self, uri: str) -> None:
+        """Wait until a large document being opened is indexed."""
+        fut = self.opening.get(uri)
+        if fut is not None:
+            await asyncio.shield(fut)
+
+    async def _ready_any(self, uri: Any) -> None:
+        if isinstance(uri, str):
+            await self.ready(uri)
+
+    def _opened(self, uri: str) -> None:
         self.dirty.discard(uri)
         self.fills.forget(uri)
         self.watched.setdefault(uri, set())
@@ -320,6 +366,9 @@ class Controller:
 
     def did_change(self, params: types.DidChangeTextDocumentParams) -> None:
         uri = params.text_document.uri
+        if uri in self.opening:
+            self.pending_changes[uri].append(params)
+            return
         if uri not in self.session.documents:
             log.warning("change for a document that is not open: %s", uri)
             return
@@ -335,6 +384,8 @@ class Controller:
 
     def did_close(self, params: types.DidCloseTextDocumentParams) -> None:
         uri = params.text_document.uri
+        self.opening.pop(uri, None)
+        self.pending_changes.pop(uri, None)
         self.debounce.cancel(uri)
         self.dirty.discard(uri)
         self.session.close(uri)
@@ -552,6 +603,7 @@ class Controller:
 
     async def hover(self, params: types.HoverParams) -> types.Hover | None:
         uri = params.text_document.uri
+        await self.ready(uri)
         doc = self.doc(uri)
         if doc is None:
             return None
@@ -600,6 +652,7 @@ class Controller:
     # -- inlay hints ----------------------------------------------------------------
     async def inlay_hints(self, params: types.InlayHintParams) -> list[types.InlayHint]:
         uri = params.text_document.uri
+        await self.ready(uri)
         doc = self.doc(uri)
         if doc is None:
             return []
@@ -627,6 +680,7 @@ class Controller:
     # -- inline values (debugging) -------------------------------------------------------
     async def inline_values(self, params: types.InlineValueParams) -> list[types.InlineValue]:
         uri = params.text_document.uri
+        await self.ready(uri)
         doc = self.doc(uri)
         ref = self.registry.get(params.context.frame_id) or self.registry.current()
         if doc is None or ref is None:
@@ -653,6 +707,7 @@ class Controller:
     # -- code lenses -------------------------------------------------------------------
     async def code_lenses(self, params: types.CodeLensParams) -> list[types.CodeLens]:
         uri = params.text_document.uri
+        await self.ready(uri)
         doc = self.doc(uri)
         if doc is None:
             return []
@@ -709,6 +764,7 @@ class Controller:
 
     async def code_actions(self, params: types.CodeActionParams) -> list[types.CodeAction]:
         uri = params.text_document.uri
+        await self.ready(uri)
         doc = self.doc(uri)
         if doc is None:
             return []
@@ -738,6 +794,7 @@ class Controller:
 
     async def inline_completion(self, params: types.InlineCompletionParams) -> types.InlineCompletionList | None:
         uri = params.text_document.uri
+        await self.ready(uri)
         doc = self.doc(uri)
         if doc is None:
             return None
@@ -816,6 +873,7 @@ class Controller:
 
     async def trace_request(self, params: Any) -> dict[str, Any]:
         p = _params_dict(params)
+        await self._ready_any(p.get("uri"))
         uri, fn = self._target(p.get("uri"), p.get("function"))
         call = p.get("call")
         if call is not None and not isinstance(call, str):
@@ -843,6 +901,7 @@ class Controller:
 
     async def set_entry_request(self, params: Any) -> dict[str, Any]:
         p = _params_dict(params)
+        await self._ready_any(p.get("uri"))
         return self.set_entry(p.get("uri"), p.get("function"), p.get("call"))
 
     def _command_args(self, args: list[Any]) -> tuple[Any, Any, Any]:
@@ -864,6 +923,7 @@ class Controller:
         return uri, function, call
 
     async def cmd_simulate(self, args: list[Any]) -> dict[str, Any]:
+        await self._ready_any(_first_uri(args))
         uri, function, call = self._command_args(args)
         uri, fn = self._target(uri, function)
         trace = await self._full_trace(uri, fn, call if isinstance(call, str) else None)
@@ -871,6 +931,7 @@ class Controller:
         return trace.to_json()
 
     async def cmd_resample(self, args: list[Any]) -> dict[str, Any]:
+        await self._ready_any(_first_uri(args))
         uri, function, _call = self._command_args(args)
         uri, fn = self._target(uri, function)
         self.session.resample(uri, fn.qualname)
@@ -880,6 +941,7 @@ class Controller:
         return trace.to_json()
 
     async def cmd_verify(self, args: list[Any]) -> dict[str, Any]:
+        await self._ready_any(_first_uri(args))
         uri, function, call = self._command_args(args)
         uri, fn = self._target(uri, function)
         s = self.settings
@@ -903,6 +965,7 @@ class Controller:
         return result
 
     async def cmd_set_entry(self, args: list[Any]) -> dict[str, Any]:
+        await self._ready_any(_first_uri(args))
         uri, function, call = self._command_args(args)
         return self.set_entry(uri, function, call)
 
@@ -936,6 +999,12 @@ def _adapter_start_fn() -> Any:
     except Exception:
         return None
     return getattr(dap, "start_in_process", None)
+
+
+def _first_uri(args: list[Any]) -> Any:
+    if len(args) == 1 and isinstance(args[0], dict):
+        return args[0].get("uri")
+    return args[0] if args else None
 
 
 def _params_dict(params: Any) -> dict[str, Any]:

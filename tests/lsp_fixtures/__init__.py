@@ -184,3 +184,50 @@ def position(path_or_text, line: int, word: str, nth: int = 0) -> types.Position
     src = text.splitlines()[line - 1]
     matches = list(re.finditer(rf"(?<!\w){re.escape(word)}(?!\w)", src))
     return types.Position(line=line - 1, character=matches[nth].start() + min(1, len(word) - 1))
+
+
+class RawConnection:
+    """A bare JSON-RPC connection to a server subprocess (for what a typed
+    client cannot send: malformed params, a client that vanishes)."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+
+    @classmethod
+    async def start(cls) -> "RawConnection":
+        proc = await asyncio.create_subprocess_exec(*SERVER_COMMAND, stdin=asyncio.subprocess.PIPE,
+                                                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        return cls(proc)
+
+    def send(self, msg: dict[str, Any]) -> None:
+        import json
+
+        body = json.dumps({"jsonrpc": "2.0", **msg}).encode()
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+
+    async def receive(self) -> dict[str, Any]:
+        import json
+
+        assert self.proc.stdout is not None
+        length = 0
+        while True:
+            line = await self.proc.stdout.readline()
+            if not line:
+                raise EOFError("server closed its output")
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":")[1])
+            elif line in (b"\r\n", b"\n"):
+                break
+        return json.loads(await self.proc.stdout.readexactly(length))
+
+    async def response(self, msg_id: Any, timeout: float = 30.0) -> dict[str, Any]:
+        """The answer to request ``msg_id`` (notifications and server
+        requests on the way are skipped)."""
+        async def wait() -> dict[str, Any]:
+            while True:
+                msg = await self.receive()
+                if msg.get("id") == msg_id and "method" not in msg:
+                    return msg
+
+        return await asyncio.wait_for(wait(), timeout)
