@@ -14,7 +14,7 @@ TYPE_CHECKING = False  # typing costs the child's startup; mypy still reads the 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from types import CodeType, FrameType, TracebackType
-    from typing import Any
+    from typing import Any, NoReturn
 
     TraceFunction = Callable[[FrameType, str, Any], Any]
 
@@ -67,7 +67,7 @@ class Recorder:
         sys.settrace(None)
         return alive
 
-    def halt(self, status: str, error: str) -> None:
+    def halt(self, status: str, error: str) -> NoReturn:
         """Stop recording and unwind the program (see :class:`Halt`)."""
         if self.stop_reason is None:
             self.stop_reason = (status, error)
@@ -102,7 +102,6 @@ class Recorder:
             raise
         except Exception as exc:
             self.halt("error", f"tracer failed: {type(exc).__name__}: {exc}")
-            return None
 
     def _on_event(self, frame: FrameType, event: str, arg: Any) -> TraceFunction | None:
         if self.stop_reason is not None:
@@ -127,7 +126,6 @@ class Recorder:
             raise
         except Exception as exc:
             self.halt("error", f"tracer failed: {type(exc).__name__}: {exc}")
-            return None
 
     # -- after the run -------------------------------------------------
     def unwind_from(self, exc: BaseException) -> bool:

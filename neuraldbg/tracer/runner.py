@@ -33,7 +33,7 @@ logger = logging.getLogger(__name__)
 CHILD_SCRIPT = Path(__file__).with_name("child.py")
 RESULT_MARKER = b"\n--neuraldbg-result--\n"  # must match child.py
 KILL_GRACE_SECONDS = 2.0  # the child stops itself at wall_seconds; the parent kills it this much later
-MAX_RESULT_BYTES = 256 * 1024 * 1024
+MAX_RESULT_BYTES = 64 * 1024 * 1024  # a bigger trace is not worth holding in an editor process
 MAX_STDERR_BYTES = 64 * 1024
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")  # the compiler's line breaks (str.splitlines has more)
 
