@@ -1,6 +1,7 @@
 // Owns the language client: starting the server (after the import check),
 // stopping and restarting it, serving settings, and routing the status
 // notification to the status bar.
+import * as os from 'os';
 import * as vscode from 'vscode';
 import {
   DidChangeConfigurationNotification,
@@ -94,9 +95,10 @@ export class ServerConnection implements vscode.Disposable {
 
   private async doStart(): Promise<LanguageClient | undefined> {
     const launch = readLaunchSettings();
+    const cwd = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath ?? os.homedir();
     this.status.showLocal('loading~spin', 'starting', 'Starting the neuraldbg language server');
     if (launch.serverCommand.length === 0) {
-      const check = await checkImport(launch.pythonPath);
+      const check = await checkImport(launch.pythonPath, cwd);
       if (!check.ok) {
         const message = importFixMessage(launch.pythonPath, check.detail);
         this.output.error(message);
@@ -109,7 +111,7 @@ export class ServerConnection implements vscode.Disposable {
         return undefined;
       }
     }
-    const plan = planLaunch(launch);
+    const plan = planLaunch(launch, cwd);
     this.output.info(`starting: ${plan.display}`);
     const client = new LanguageClient('neuraldbg', 'neuraldbg', { run: plan.executable, debug: plan.executable }, this.clientOptions());
     this.keepOwnedCommands(client);

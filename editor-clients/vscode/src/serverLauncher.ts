@@ -11,18 +11,23 @@ export interface LaunchPlan {
   display: string;
 }
 
-export function planLaunch(settings: LaunchSettings): LaunchPlan {
+/**
+ * `cwd` is explicit (and the same for the import check) because `python -m`
+ * puts the working folder on sys.path: a check run elsewhere could pass while
+ * the server fails, or the other way round.
+ */
+export function planLaunch(settings: LaunchSettings, cwd: string): LaunchPlan {
   // TransportKind.stdio makes the client append `--stdio` to the arguments.
   if (settings.serverCommand.length > 0) {
     const [command, ...args] = settings.serverCommand;
     return {
-      executable: { command, args, transport: TransportKind.stdio },
+      executable: { command, args, transport: TransportKind.stdio, options: { cwd } },
       display: [...settings.serverCommand, '--stdio'].join(' '),
     };
   }
   const args = ['-m', 'neuraldbg', 'serve'];
   return {
-    executable: { command: settings.pythonPath, args, transport: TransportKind.stdio },
+    executable: { command: settings.pythonPath, args, transport: TransportKind.stdio, options: { cwd } },
     display: [settings.pythonPath, ...args, '--stdio'].join(' '),
   };
 }
@@ -34,9 +39,9 @@ export interface ImportCheck {
 }
 
 /** Runs `<pythonPath> -c "import neuraldbg"`. */
-export function checkImport(pythonPath: string, timeoutMs = 30000): Promise<ImportCheck> {
+export function checkImport(pythonPath: string, cwd: string, timeoutMs = 30000): Promise<ImportCheck> {
   return new Promise((resolve) => {
-    execFile(pythonPath, ['-c', 'import neuraldbg'], { timeout: timeoutMs }, (error, _stdout, stderr) => {
+    execFile(pythonPath, ['-c', 'import neuraldbg'], { cwd, timeout: timeoutMs }, (error, _stdout, stderr) => {
       if (!error) {
         resolve({ ok: true, detail: '' });
         return;

@@ -1,0 +1,693 @@
+#!/usr/bin/env node
+// End-to-end test of the neuraldbg VS Code extension in real VS Code:
+// code-server (VS Code in a browser) driven by Debian's Chromium through
+// playwright-core. Needs `tests/e2e_vscode/install.sh` to have run.
+//
+// It installs the VSIX into an isolated code-server, opens a workspace with
+// examples/strawberry.py and examples/hole.py, waits for the extension's
+// status bar to say the server is ready, then checks (each with a screenshot):
+//   hover   hovering `count` in count_letter shows its values (0 → 1 → 2 → 3)
+//   inlay   inlay hints render values in the editor
+//   fill    the "Fill hole" code action in hole.py replaces `??`
+//   debug   a neuraldbg debug session stops at a breakpoint, shows the locals,
+//           and Step Over / Step Back move the current line
+//
+// Environment:
+//   NEURALDBG_E2E_CACHE       install.sh's cache (default <repo>/.artifacts/e2e-cache)
+//   NEURALDBG_E2E_PYTHON      interpreter with neuraldbg (default <repo>/.venv/bin/python)
+//   NEURALDBG_E2E_ARTIFACTS   where screenshots and logs go (default <repo>/.artifacts/e2e-vscode/<time>)
+//   NEURALDBG_E2E_CHECKS      comma-separated subset of hover,inlay,fill,debug (default: all)
+//   NEURALDBG_E2E_SERVER_COMMAND  JSON array: neuraldbg.serverCommand (to try the harness on another server)
+//   NEURALDBG_E2E_READY       status-bar text that means ready (default "neuraldbg: ready")
+//
+// Exit status: 0 when every selected check passed, 1 when one failed, 2 when
+// the harness itself could not start. code-server is always stopped.
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const CACHE = path.resolve(process.env.NEURALDBG_E2E_CACHE || path.join(REPO, '.artifacts', 'e2e-cache'));
+const PYTHON = process.env.NEURALDBG_E2E_PYTHON || path.join(REPO, '.venv', 'bin', 'python');
+const STAMP = new Date().toISOString().replace(/[:.]/g, '-');
+const ARTIFACTS = path.resolve(process.env.NEURALDBG_E2E_ARTIFACTS || path.join(REPO, '.artifacts', 'e2e-vscode', STAMP));
+const ALL_CHECKS = ['hover', 'inlay', 'fill', 'debug'];
+const CHECKS = (process.env.NEURALDBG_E2E_CHECKS || ALL_CHECKS.join(',')).split(',').map((c) => c.trim()).filter(Boolean);
+const READY_TEXT = process.env.NEURALDBG_E2E_READY || 'neuraldbg: ready';
+const SERVER_COMMAND = process.env.NEURALDBG_E2E_SERVER_COMMAND ? JSON.parse(process.env.NEURALDBG_E2E_SERVER_COMMAND) : [];
+
+// Ground truth for count_letter("strawberry", "r") (examples/strawberry.py).
+const STRAWBERRY = {
+  file: 'strawberry.py',
+  functionLine: 'def count_letter(word: str, letter: str) -> int:',
+  hoverLine: 'count += 1',
+  hoverToken: 'count',
+  breakpointLine: 13, // `count += 1`
+  countValues: ['0', '1', '2', '3'],
+};
+
+const log = (...parts) => console.log(`[e2e ${new Date().toISOString().slice(11, 19)}]`, ...parts);
+
+class CheckFailed extends Error {}
+
+/** Polls `probe` until it returns a truthy value; `onRetry` runs between tries (e.g. move the mouse). */
+async function until(what, probe, { timeoutMs = 30000, intervalMs = 250, onRetry } = {}) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      last = await probe(attempt);
+      if (last) return last;
+    } catch (error) {
+      if (error instanceof CheckFailed) throw error; // the probe saw a definite failure: stop waiting
+      last = error;
+    }
+    if (Date.now() > deadline) {
+      const detail = last instanceof Error ? `: ${last.message}` : last !== undefined ? ` (last: ${JSON.stringify(last)})` : '';
+      throw new CheckFailed(`timed out after ${timeoutMs / 1000}s waiting for ${what}${detail}`);
+    }
+    if (onRetry) await onRetry(attempt);
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function readInstallEnv() {
+  const file = path.join(CACHE, 'env.json');
+  if (!fs.existsSync(file)) {
+    throw new Error(`${file} is missing: run tests/e2e_vscode/install.sh first (NEURALDBG_E2E_CACHE=${CACHE})`);
+  }
+  const env = JSON.parse(fs.readFileSync(file, 'utf8'));
+  for (const key of ['node', 'codeServer', 'playwrightCore', 'chromium', 'vsix']) {
+    if (!env[key] || !fs.existsSync(env[key])) {
+      throw new Error(`${file}: ${key} = ${env[key]} does not exist: run tests/e2e_vscode/install.sh again`);
+    }
+  }
+  return env;
+}
+
+/** The scratch folders and workspace of one run. */
+function prepareScratch() {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'neuraldbg-e2e-'));
+  const dirs = Object.fromEntries(
+    ['userData', 'extensions', 'xdgConfig', 'xdgData', 'xdgCache', 'chromium', 'workspace'].map((name) => [name, path.join(root, name)]),
+  );
+  Object.values(dirs).forEach((dir) => fs.mkdirSync(dir, { recursive: true }));
+  for (const example of ['strawberry.py', 'hole.py']) {
+    fs.copyFileSync(path.join(REPO, 'examples', example), path.join(dirs.workspace, example));
+  }
+  fs.mkdirSync(path.join(dirs.workspace, '.vscode'));
+  fs.writeFileSync(
+    path.join(dirs.workspace, '.vscode', 'launch.json'),
+    JSON.stringify(
+      {
+        version: '0.2.0',
+        configurations: [
+          {
+            type: 'neuraldbg',
+            request: 'launch',
+            name: 'Simulate count_letter',
+            program: '${workspaceFolder}/strawberry.py',
+            function: 'count_letter',
+            args: 'count_letter("strawberry", "r")',
+            backend: 'exec',
+            stopOnEntry: false,
+          },
+        ],
+      },
+      null,
+      2,
+    ),
+  );
+  const settings = {
+    'editor.hover.delay': 100,
+    'editor.hover.sticky': true,
+    'editor.inlayHints.enabled': 'on',
+    'editor.minimap.enabled': false,
+    'workbench.startupEditor': 'none',
+    'workbench.tips.enabled': false,
+    'workbench.enableExperiments': false,
+    'workbench.secondarySideBar.defaultVisibility': 'hidden',
+    'chat.disableAIFeatures': true,
+    'security.workspace.trust.enabled': false,
+    'telemetry.telemetryLevel': 'off',
+    'update.mode': 'none',
+    'extensions.autoCheckUpdates': false,
+    'extensions.autoUpdate': false,
+    'extensions.ignoreRecommendations': true,
+    'git.enabled': false,
+    'debug.openDebug': 'openOnDebugBreak',
+    'neuraldbg.pythonPath': PYTHON,
+    'neuraldbg.backend': 'exec',
+    'neuraldbg.allowExecution': true,
+    'neuraldbg.trace.server': 'messages',
+  };
+  if (SERVER_COMMAND.length) settings['neuraldbg.serverCommand'] = SERVER_COMMAND;
+  // code-server is a remote window: machine-scoped settings (neuraldbg.pythonPath,
+  // neuraldbg.serverCommand) are read from the Machine settings, not the User ones.
+  for (const scope of ['User', 'Machine']) {
+    fs.mkdirSync(path.join(dirs.userData, scope), { recursive: true });
+    fs.writeFileSync(path.join(dirs.userData, scope, 'settings.json'), JSON.stringify(settings, null, 2));
+  }
+  fs.writeFileSync(path.join(root, 'code-server.yaml'), 'auth: none\ncert: false\n');
+  return { root, dirs, config: path.join(root, 'code-server.yaml') };
+}
+
+function childEnv(installEnv, dirs) {
+  return {
+    ...process.env,
+    PATH: `${path.dirname(installEnv.node)}:${process.env.PATH}`,
+    XDG_CONFIG_HOME: dirs.xdgConfig,
+    XDG_DATA_HOME: dirs.xdgData,
+    XDG_CACHE_HOME: dirs.xdgCache,
+  };
+}
+
+function installExtension(installEnv, dirs) {
+  const result = spawnSync(
+    installEnv.codeServer,
+    ['--install-extension', installEnv.vsix, '--extensions-dir', dirs.extensions, '--user-data-dir', dirs.userData],
+    { env: childEnv(installEnv, dirs), encoding: 'utf8', timeout: 120000 },
+  );
+  if (result.status !== 0) {
+    throw new Error(`code-server --install-extension failed (${result.status}): ${result.stdout}\n${result.stderr}`);
+  }
+  log(result.stdout.trim().split('\n').pop());
+}
+
+async function startCodeServer(installEnv, scratch, port) {
+  const { dirs } = scratch;
+  const logFile = fs.openSync(path.join(ARTIFACTS, 'code-server.log'), 'w');
+  const child = spawn(
+    installEnv.codeServer,
+    [
+      '--bind-addr', `127.0.0.1:${port}`,
+      '--auth', 'none',
+      '--disable-telemetry',
+      '--disable-update-check',
+      '--disable-workspace-trust',
+      '--disable-getting-started-override',
+      '--config', scratch.config,
+      '--user-data-dir', dirs.userData,
+      '--extensions-dir', dirs.extensions,
+      '--reconnection-grace-time', '5',
+      dirs.workspace,
+    ],
+    { cwd: scratch.root, env: childEnv(installEnv, dirs), detached: true, stdio: ['ignore', logFile, logFile] },
+  );
+  let exited = null;
+  child.on('exit', (code, signal) => {
+    exited = { code, signal };
+  });
+  await until(
+    'code-server /healthz',
+    async () => {
+      if (exited) throw new Error(`code-server exited early (${JSON.stringify(exited)}); see ${ARTIFACTS}/code-server.log`);
+      const response = await fetch(`http://127.0.0.1:${port}/healthz`);
+      return response.ok;
+    },
+    { timeoutMs: 60000 },
+  );
+  return child;
+}
+
+/** SIGTERM to code-server's process group, then SIGKILL if it lingers. */
+async function stopCodeServer(child) {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  try {
+    process.kill(-child.pid, 'SIGTERM');
+  } catch {
+    return;
+  }
+  const timer = new Promise((resolve) => setTimeout(() => resolve('timeout'), 10000));
+  if ((await Promise.race([exited, timer])) === 'timeout') {
+    log('code-server did not stop on SIGTERM within 10 s: SIGKILL');
+    try {
+      process.kill(-child.pid, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  }
+}
+
+// ---------------------------------------------------------------- page helpers
+
+class Workbench {
+  constructor(page) {
+    this.page = page;
+    this.shots = [];
+  }
+
+  async screenshot(name) {
+    const file = path.join(ARTIFACTS, `${name}.png`);
+    await this.page.screenshot({ path: file });
+    this.shots.push(file);
+    log(`screenshot ${file}`);
+    return file;
+  }
+
+  /** Text of every status-bar item. */
+  statusBarTexts() {
+    return this.page.$$eval('.statusbar-item', (items) => items.map((item) => item.innerText.trim()).filter(Boolean));
+  }
+
+  async runCommand(label) {
+    await this.page.keyboard.press('F1');
+    const input = this.page.locator('.quick-input-widget input');
+    await input.waitFor({ state: 'visible', timeout: 10000 });
+    await input.fill(`>${label}`);
+    await until(`command "${label}" in the palette`, () =>
+      this.page.$$eval('.quick-input-list .monaco-list-row', (rows, label) => rows.some((r) => r.innerText.includes(label)), label),
+    );
+    await this.page.keyboard.press('Enter');
+  }
+
+  async openFile(name, expectedText) {
+    await this.page.keyboard.press('Escape');
+    await this.page.keyboard.press('Control+P');
+    const input = this.page.locator('.quick-input-widget input');
+    await input.waitFor({ state: 'visible', timeout: 10000 });
+    await input.fill(name);
+    await until(`"${name}" in quick open`, () =>
+      this.page.$$eval('.quick-input-list .monaco-list-row', (rows, name) => rows.some((r) => r.innerText.includes(name)), name),
+    );
+    await this.page.keyboard.press('Enter');
+    await until(`${name} in the editor`, () => this.editorText().then((text) => text.includes(expectedText)), { timeoutMs: 30000 });
+  }
+
+  /** Rendered text of the active editor (only the lines in view). */
+  editorText() {
+    return this.page.evaluate(() => {
+      const editor = document.querySelector('.editor-group-container.active .editor-instance .monaco-editor .view-lines');
+      return editor ? editor.innerText.replace(/\u00a0/g, ' ') : '';
+    });
+  }
+
+  /** Rendered lines of the active editor: {line (1-based, from the gutter), text (with any injected text)}. */
+  renderedLines() {
+    return this.page.evaluate(() => {
+      const editor = document.querySelector('.editor-group-container.active .editor-instance .monaco-editor');
+      if (!editor) return [];
+      const numbers = [...editor.querySelectorAll('.margin-view-overlays .line-numbers')].map((n) => ({
+        top: Math.round(n.getBoundingClientRect().top),
+        line: Number(n.textContent.trim()),
+      }));
+      return [...editor.querySelectorAll('.view-lines .view-line')]
+        .map((view) => {
+          const top = Math.round(view.getBoundingClientRect().top);
+          const number = numbers.find((n) => Math.abs(n.top - top) <= 2);
+          return { top, line: number ? number.line : null, text: view.textContent.replace(/\u00a0/g, ' ') };
+        })
+        .sort((a, b) => a.top - b.top)
+        .map(({ line, text }) => ({ line, text }));
+    });
+  }
+
+  /** Centre of `token` (its nth occurrence) on the first rendered line containing `lineText`. */
+  tokenCenter(lineText, token, occurrence = 0) {
+    return this.page.evaluate(
+      ({ lineText, token, occurrence }) => {
+        const editor = document.querySelector('.editor-group-container.active .editor-instance .monaco-editor');
+        if (!editor) return null;
+        for (const line of editor.querySelectorAll('.view-lines .view-line')) {
+          const text = line.textContent.replace(/\u00a0/g, ' ');
+          if (!text.includes(lineText)) continue;
+          // Walk the text nodes to find the token's characters, then measure them.
+          const walker = document.createTreeWalker(line, NodeFilter.SHOW_TEXT);
+          const nodes = [];
+          let joined = '';
+          for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+            nodes.push({ node, start: joined.length });
+            joined += node.textContent.replace(/\u00a0/g, ' ');
+          }
+          let index = joined.indexOf(lineText);
+          index = joined.indexOf(token, index);
+          for (let i = 0; i < occurrence && index >= 0; i++) index = joined.indexOf(token, index + 1);
+          if (index < 0) return null;
+          const mid = index + Math.floor(token.length / 2);
+          const hit = nodes.filter((n) => n.start <= mid).pop();
+          const range = document.createRange();
+          range.setStart(hit.node, mid - hit.start);
+          range.setEnd(hit.node, mid - hit.start + 1);
+          const rect = range.getBoundingClientRect();
+          return { x: rect.left + rect.width / 2, y: rect.top + rect.height / 2 };
+        }
+        return null;
+      },
+      { lineText, token, occurrence },
+    );
+  }
+
+  /** Text of the visible editor hover, or '' when none shows. */
+  hoverText() {
+    return this.page.evaluate(() => {
+      const hovers = [...document.querySelectorAll('.monaco-editor .monaco-hover')].filter(
+        (hover) => !hover.classList.contains('hidden') && hover.getBoundingClientRect().height > 0,
+      );
+      return hovers.map((hover) => hover.innerText.trim()).join('\n');
+    });
+  }
+
+  /** Moves the mouse over a token until a hover that satisfies `accept` shows; away and back between tries. */
+  async hover(lineText, token, accept, timeoutMs = 60000) {
+    let seen = '';
+    try {
+      return await until(
+        `a hover over "${token}" on "${lineText}"`,
+        async () => {
+          const center = await this.tokenCenter(lineText, token);
+          if (!center) throw new Error(`"${token}" on "${lineText}" is not on screen`);
+          await this.page.mouse.move(center.x, center.y, { steps: 2 });
+          // Wait a little for this try's hover (the hover delay is 100 ms).
+          return await until('hover text', async () => {
+            const text = await this.hoverText();
+            if (text) seen = text;
+            return text && accept(text) ? text : null;
+          }, { timeoutMs: 2500, intervalMs: 100 }).catch(() => null);
+        },
+        {
+          timeoutMs,
+          intervalMs: 200,
+          onRetry: async () => {
+            await this.page.mouse.move(5, 5);
+            await this.page.keyboard.press('Escape');
+          },
+        },
+      );
+    } catch (error) {
+      throw new CheckFailed(`${error.message}; last hover text: ${JSON.stringify(seen)}`);
+    }
+  }
+
+  async goToLine(line) {
+    await this.page.keyboard.press('Control+G');
+    const input = this.page.locator('.quick-input-widget input');
+    await input.waitFor({ state: 'visible', timeout: 10000 });
+    await input.fill(`:${line}`);
+    await this.page.keyboard.press('Enter');
+    await until(`the cursor on line ${line}`, async () => (await this.cursorLine()) === line);
+  }
+
+  /** The cursor line from the status bar's "Ln 13, Col 1". */
+  async cursorLine() {
+    const texts = await this.statusBarTexts();
+    for (const text of texts) {
+      const match = /Ln (\d+), Col \d+/.exec(text);
+      if (match) return Number(match[1]);
+    }
+    return null;
+  }
+}
+
+// ---------------------------------------------------------------- checks
+
+async function checkHover(wb, details) {
+  await wb.openFile(STRAWBERRY.file, STRAWBERRY.functionLine);
+  const text = await wb.hover(STRAWBERRY.hoverLine, STRAWBERRY.hoverToken, (t) =>
+    t.includes(STRAWBERRY.hoverToken) && STRAWBERRY.countValues.every((v) => t.includes(v)),
+  );
+  details.hoverText = text;
+  await wb.screenshot('02-hover-count');
+  log(`hover text: ${JSON.stringify(text)}`);
+}
+
+async function checkInlayHints(wb, details) {
+  await wb.page.mouse.move(5, 5);
+  await wb.page.keyboard.press('Escape');
+  await wb.openFile(STRAWBERRY.file, STRAWBERRY.functionLine);
+  const source = fs.readFileSync(path.join(REPO, 'examples', STRAWBERRY.file), 'utf8').split('\n');
+  // A rendered line that differs from its source line carries injected text: the inlay hints.
+  const hinted = await until(
+    'inlay hints with values in count_letter',
+    async () => {
+      const lines = await wb.renderedLines();
+      const withHints = lines.filter(
+        ({ line, text }) => line !== null && source[line - 1] !== undefined && text.trimEnd() !== source[line - 1].trimEnd(),
+      );
+      return withHints.some(({ text }) => /\d/.test(text)) ? withHints : null;
+    },
+    { timeoutMs: 60000, intervalMs: 500 },
+  );
+  details.inlayLines = hinted.map((h) => `${h.line}: ${h.text}`);
+  log(`lines with inlay hints: ${JSON.stringify(details.inlayLines)}`);
+  if (!hinted.some((h) => source[h.line - 1].includes('count'))) {
+    throw new CheckFailed(`no inlay hint on a line that uses \`count\`: ${JSON.stringify(details.inlayLines)}`);
+  }
+  await wb.screenshot('03-inlay-hints');
+}
+
+async function checkFillHole(wb, details) {
+  await wb.page.mouse.move(5, 5);
+  await wb.openFile('hole.py', 'def running_max');
+  const holeLine = fs.readFileSync(path.join(REPO, 'examples', 'hole.py'), 'utf8').split('\n').findIndex((l) => l.includes('= ??')) + 1;
+  let actions = [];
+  await until(
+    'a "Fill hole" code action on `??` in hole.py',
+    async () => {
+      const center = await wb.tokenCenter('best = ??', '??');
+      if (!center) throw new Error('`best = ??` is not on screen');
+      await wb.page.mouse.click(center.x, center.y);
+      await wb.page.keyboard.press('Control+.');
+      actions = await until(
+        'the code action menu',
+        () =>
+          wb.page.$$eval('.action-widget .monaco-list-row, .context-view .action-widget .action-item', (rows) =>
+            rows.map((r) => r.innerText.trim()).filter(Boolean),
+          ).then((rows) => (rows.length ? rows : null)),
+        { timeoutMs: 4000 },
+      ).catch(() => []);
+      if (actions.some((a) => /fill hole/i.test(a))) return true;
+      await wb.page.keyboard.press('Escape');
+      return false;
+    },
+    { timeoutMs: 60000, intervalMs: 1000 },
+  ).catch((error) => {
+    throw new CheckFailed(`${error.message}; code actions seen: ${JSON.stringify(actions)}`);
+  });
+  details.codeActions = actions;
+  await wb.screenshot('04a-fill-hole-menu');
+  const row = wb.page.locator('.action-widget .monaco-list-row', { hasText: /fill hole/i }).first();
+  await row.click();
+  const filled = await until(
+    '`??` to be replaced',
+    async () => {
+      const line = (await wb.renderedLines()).find((l) => l.line === holeLine);
+      return line && !line.text.includes('??') ? line.text : null;
+    },
+    { timeoutMs: 30000 },
+  );
+  details.filledLine = filled.trim();
+  log(`filled line: ${JSON.stringify(details.filledLine)}`);
+  await wb.screenshot('04b-fill-hole-applied');
+}
+
+/** Current frame's line, from the Call Stack view ("13:1") or the editor's top-frame decoration. */
+async function stoppedLine(wb) {
+  return wb.page.evaluate(() => {
+    const focused = document.querySelector('.debug-call-stack .monaco-list-row.focused .line-number, .debug-call-stack .monaco-list-row.selected .line-number');
+    const first = focused || document.querySelector('.debug-call-stack .monaco-list-row .stack-frame .line-number');
+    if (first) {
+      const match = /(\d+)(:\d+)?/.exec(first.textContent);
+      if (match) return Number(match[1]);
+    }
+    return null;
+  });
+}
+
+/** Text of a modal dialog or error notifications, if VS Code shows any. */
+async function visibleErrors(wb) {
+  return wb.page.evaluate(() => {
+    const texts = [];
+    for (const el of document.querySelectorAll('.monaco-dialog-box, .notification-toast')) {
+      if (el.getBoundingClientRect().height > 0 && (el.querySelector('.codicon-error') || el.classList.contains('monaco-dialog-box'))) {
+        texts.push(el.innerText.trim().replace(/\s+/g, ' '));
+      }
+    }
+    return texts;
+  });
+}
+
+async function variablesText(wb) {
+  return wb.page.evaluate(() => {
+    const view = document.querySelector('.debug-variables') || document.querySelector('[id="workbench.debug.variablesView"]');
+    const pane = view ? view.closest('.pane') || view : null;
+    return pane ? pane.innerText : '';
+  });
+}
+
+async function checkDebug(wb, details) {
+  await wb.page.mouse.move(5, 5);
+  await wb.openFile(STRAWBERRY.file, STRAWBERRY.functionLine);
+  await wb.goToLine(STRAWBERRY.breakpointLine);
+  await wb.page.keyboard.press('F9');
+  await until('the breakpoint glyph', () =>
+    wb.page.$$eval('.editor-group-container.active .codicon-debug-breakpoint, .editor-group-container.active .codicon-debug-breakpoint-unverified', (e) => e.length > 0),
+  );
+  await wb.page.keyboard.press('F5');
+  const first = await until('the session to stop at the breakpoint', async () => {
+    const errors = await visibleErrors(wb);
+    if (errors.length) throw new CheckFailed(`VS Code reports: ${errors.join(' | ')}`);
+    const line = await stoppedLine(wb);
+    return line === STRAWBERRY.breakpointLine ? line : null;
+  }, { timeoutMs: 60000, intervalMs: 500 });
+  const variables = await until('locals in the Variables view', async () => {
+    const text = await variablesText(wb);
+    return /count/.test(text) && /word/.test(text) && /strawberry/.test(text) ? text : null;
+  }, { timeoutMs: 20000 });
+  details.stoppedAt = first;
+  details.variables = variables;
+  log(`stopped at line ${first}; variables: ${JSON.stringify(variables)}`);
+  await wb.screenshot('05-debug-stopped');
+
+  await wb.page.keyboard.press('F10');
+  const afterStep = await until('Step Over to move the current line', async () => {
+    const line = await stoppedLine(wb);
+    return line !== null && line !== first ? line : null;
+  }, { timeoutMs: 20000 });
+  details.afterStepOver = afterStep;
+  log(`after Step Over: line ${afterStep}`);
+  await wb.screenshot('06-debug-step-over');
+
+  const stepBack = wb.page.locator('.debug-toolbar .action-label.codicon-debug-step-back, .debug-toolbar [aria-label^="Step Back"]').first();
+  await stepBack.waitFor({ state: 'visible', timeout: 10000 }).catch(() => {
+    throw new CheckFailed('no Step Back button in the debug toolbar (does the adapter set supportsStepBack?)');
+  });
+  await stepBack.click();
+  const afterBack = await until('Step Back to return to the breakpoint line', async () => {
+    const line = await stoppedLine(wb);
+    return line === first ? line : null;
+  }, { timeoutMs: 20000 });
+  details.afterStepBack = afterBack;
+  log(`after Step Back: line ${afterBack}`);
+  await wb.screenshot('07-debug-step-back');
+  await wb.page.keyboard.press('Shift+F5');
+}
+
+const CHECK_FUNCTIONS = { hover: checkHover, inlay: checkInlayHints, fill: checkFillHole, debug: checkDebug };
+
+// ---------------------------------------------------------------- main
+
+async function main() {
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  for (const check of CHECKS) {
+    if (!CHECK_FUNCTIONS[check]) throw new Error(`unknown check "${check}" in NEURALDBG_E2E_CHECKS (known: ${ALL_CHECKS.join(', ')})`);
+  }
+  log(`artifacts: ${ARTIFACTS}`);
+  const installEnv = readInstallEnv();
+  if (!SERVER_COMMAND.length && !fs.existsSync(PYTHON)) throw new Error(`NEURALDBG_E2E_PYTHON=${PYTHON} does not exist`);
+  const { chromium } = createRequire(import.meta.url)(installEnv.playwrightCore);
+  const scratch = prepareScratch();
+  const results = { artifacts: ARTIFACTS, python: PYTHON, checks: {}, screenshots: [] };
+  let codeServer;
+  let context;
+  const cleanup = async () => {
+    await context?.close().catch(() => undefined);
+    await stopCodeServer(codeServer);
+    // Keep VS Code's logs (the extension host's log holds the server's stderr).
+    const logs = path.join(scratch.dirs.userData, 'logs');
+    if (fs.existsSync(logs)) fs.cpSync(logs, path.join(ARTIFACTS, 'vscode-logs'), { recursive: true });
+    fs.rmSync(scratch.root, { recursive: true, force: true });
+  };
+  const onSignal = (signal) => {
+    log(`${signal}: stopping code-server`);
+    cleanup().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    const started = Date.now();
+    installExtension(installEnv, scratch.dirs);
+    const port = await freePort();
+    codeServer = await startCodeServer(installEnv, scratch, port);
+    log(`code-server pid ${codeServer.pid} on 127.0.0.1:${port}`);
+    context = await chromium.launchPersistentContext(scratch.dirs.chromium, {
+      executablePath: installEnv.chromium,
+      headless: true,
+      viewport: { width: 1400, height: 900 },
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    });
+    const page = context.pages()[0] || (await context.newPage());
+    page.setDefaultTimeout(30000);
+    const wb = new Workbench(page);
+    await page.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(scratch.dirs.workspace)}`);
+    await page.locator('.monaco-workbench').waitFor({ state: 'visible', timeout: 60000 });
+    log(`workbench up in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    // Opening a Python file activates the extension.
+    await wb.openFile(STRAWBERRY.file, STRAWBERRY.functionLine);
+    const ready = await until(
+      `the status bar to show "${READY_TEXT}"`,
+      async () => (await wb.statusBarTexts()).find((t) => t.includes(READY_TEXT)),
+      { timeoutMs: 120000, intervalMs: 500 },
+    ).catch(async (error) => {
+      await wb.screenshot('01-not-ready');
+      const texts = await wb.statusBarTexts();
+      throw new Error(`${error.message}; status bar: ${JSON.stringify(texts)}`);
+    });
+    results.ready = ready;
+    log(`server ready after ${((Date.now() - started) / 1000).toFixed(1)} s: "${ready}"`);
+    await wb.screenshot('01-ready');
+
+    for (const check of CHECKS) {
+      const details = {};
+      const t0 = Date.now();
+      try {
+        await CHECK_FUNCTIONS[check](wb, details);
+        results.checks[check] = { ok: true, seconds: (Date.now() - t0) / 1000, ...details };
+        log(`PASS ${check} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+      } catch (error) {
+        results.checks[check] = { ok: false, error: error.message, seconds: (Date.now() - t0) / 1000, ...details };
+        log(`FAIL ${check}: ${error.message}`);
+        await wb.screenshot(`fail-${check}`).catch(() => undefined);
+        await page.keyboard.press('Escape').catch(() => undefined);
+      }
+    }
+    results.screenshots = wb.shots;
+    results.seconds = (Date.now() - started) / 1000;
+  } finally {
+    await cleanup();
+    fs.writeFileSync(path.join(ARTIFACTS, 'results.json'), JSON.stringify(results, null, 2));
+  }
+  const failed = Object.entries(results.checks).filter(([, r]) => !r.ok);
+  log(`results: ${path.join(ARTIFACTS, 'results.json')}`);
+  log(`screenshots: ${results.screenshots.join(' ')}`);
+  if (failed.length) {
+    for (const [name, r] of failed) console.error(`e2e FAILED: ${name}: ${r.error}`);
+    console.error(`e2e: ${CHECKS.length - failed.length} of ${CHECKS.length} checks passed; artifacts in ${ARTIFACTS}`);
+    return 1;
+  }
+  log(`e2e: all ${CHECKS.length} checks passed in ${results.seconds.toFixed(1)} s; artifacts in ${ARTIFACTS}`);
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error) => {
+    console.error(`e2e harness error: ${error instanceof CheckFailed ? error.message : error.stack || error}`);
+    console.error(`artifacts in ${ARTIFACTS}`);
+    process.exit(2);
+  },
+);

@@ -1,0 +1,143 @@
+"""End-to-end: the neuraldbg VS Code extension in real VS Code.
+
+Runs tests/e2e_vscode/install.sh (Chromium, Node 24, code-server, playwright-core
+and the packaged VSIX, cached in $NEURALDBG_E2E_CACHE), then
+tests/e2e_vscode/run.mjs, which drives code-server in headless Chromium against
+`neuraldbg serve` from this interpreter, and checks what it reports and the
+screenshots it took. The run happens once per module; each test reads one
+check's result.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+E2E = REPO / "tests" / "e2e_vscode"
+CACHE = Path(os.environ.get("NEURALDBG_E2E_CACHE", REPO / ".artifacts" / "e2e-cache"))
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+INSTALL_TIMEOUT_S = 1800
+RUN_TIMEOUT_S = 900
+
+pytestmark = pytest.mark.timeout(INSTALL_TIMEOUT_S + RUN_TIMEOUT_S + 120)
+
+
+@dataclass(frozen=True)
+class E2ERun:
+    artifacts: Path
+    returncode: int
+    output: str
+    results: dict
+
+    def check(self, name: str) -> dict:
+        result = self.results.get("checks", {}).get(name)
+        assert result is not None, f"run.mjs did not run the {name!r} check\n{self.describe()}"
+        assert result["ok"], f"{name}: {result.get('error')}\n{self.describe()}"
+        return result
+
+    def describe(self) -> str:
+        return f"artifacts: {self.artifacts}\n--- run.mjs output (tail) ---\n{self.output[-6000:]}"
+
+
+def _tail(text: str, limit: int = 6000) -> str:
+    return text[-limit:]
+
+
+@pytest.fixture(scope="module")
+def e2e_run() -> E2ERun:
+    env = {**os.environ, "NEURALDBG_E2E_CACHE": str(CACHE)}
+    install = subprocess.run(
+        ["bash", str(E2E / "install.sh")],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=INSTALL_TIMEOUT_S,
+    )
+    assert install.returncode == 0, f"install.sh failed ({install.returncode}):\n{_tail(install.stdout + install.stderr)}"
+    install_env = json.loads((CACHE / "env.json").read_text())
+
+    artifacts = REPO / ".artifacts" / "e2e-vscode" / time.strftime("%Y%m%d-%H%M%S")
+    env.update(
+        NEURALDBG_E2E_PYTHON=sys.executable,
+        NEURALDBG_E2E_ARTIFACTS=str(artifacts),
+    )
+    print(f"\nVS Code e2e artifacts: {artifacts}", flush=True)
+    run = subprocess.run(
+        [install_env["node"], str(E2E / "run.mjs")],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_S,
+    )
+    output = run.stdout + run.stderr
+    results_file = artifacts / "results.json"
+    results = json.loads(results_file.read_text()) if results_file.exists() else {}
+    e2e = E2ERun(artifacts=artifacts, returncode=run.returncode, output=output, results=results)
+    print(e2e.describe(), flush=True)
+    # Exit 2 means the harness itself broke (no check ran): fail every test with why.
+    assert run.returncode in (0, 1), f"run.mjs could not run the checks (exit {run.returncode})\n{e2e.describe()}"
+    return e2e
+
+
+def _assert_screenshot(e2e: E2ERun, name: str) -> None:
+    path = e2e.artifacts / f"{name}.png"
+    assert path.is_file(), f"missing screenshot {path}\n{e2e.describe()}"
+    with path.open("rb") as handle:
+        assert handle.read(8) == PNG_SIGNATURE, f"{path} is not a PNG"
+    assert path.stat().st_size > 10_000, f"{path} is suspiciously small (blank page?)"
+
+
+def test_server_ready_in_status_bar(e2e_run: E2ERun) -> None:
+    assert "neuraldbg: ready" in e2e_run.results.get("ready", ""), e2e_run.describe()
+    _assert_screenshot(e2e_run, "01-ready")
+
+
+def test_hover_shows_count_values(e2e_run: E2ERun) -> None:
+    result = e2e_run.check("hover")
+    text = result["hoverText"]
+    # Ground truth of count_letter("strawberry", "r"): count takes 0, 1, 2, 3.
+    for value in ("count", "0", "1", "2", "3"):
+        assert value in text, f"hover lacks {value!r}: {text!r}"
+    _assert_screenshot(e2e_run, "02-hover-count")
+
+
+def test_inlay_hints_render_values(e2e_run: E2ERun) -> None:
+    result = e2e_run.check("inlay")
+    assert any("count" in line for line in result["inlayLines"]), result["inlayLines"]
+    _assert_screenshot(e2e_run, "03-inlay-hints")
+
+
+def test_fill_hole_code_action_replaces_hole(e2e_run: E2ERun) -> None:
+    result = e2e_run.check("fill")
+    assert any("fill hole" in action.lower() for action in result["codeActions"]), result["codeActions"]
+    assert "??" not in result["filledLine"]
+    assert result["filledLine"].startswith("best = "), result["filledLine"]
+    _assert_screenshot(e2e_run, "04b-fill-hole-applied")
+
+
+def test_debug_session_breakpoint_variables_and_stepping(e2e_run: E2ERun) -> None:
+    result = e2e_run.check("debug")
+    assert result["stoppedAt"] == 13, result
+    for name in ("count", "word", "letter"):
+        assert name in result["variables"], f"Variables view lacks {name!r}: {result['variables']!r}"
+    assert result["afterStepOver"] != result["stoppedAt"]
+    assert result["afterStepBack"] == result["stoppedAt"]
+    for shot in ("05-debug-stopped", "06-debug-step-over", "07-debug-step-back"):
+        _assert_screenshot(e2e_run, shot)
+
+
+def test_run_exit_status_matches_checks(e2e_run: E2ERun) -> None:
+    all_ok = all(check["ok"] for check in e2e_run.results["checks"].values())
+    assert e2e_run.returncode == (0 if all_ok else 1), e2e_run.describe()
+    assert set(e2e_run.results["checks"]) == {"hover", "inlay", "fill", "debug"}
