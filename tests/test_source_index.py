@@ -574,3 +574,22 @@ def test_line_numbers_agree_with_python_ast() -> None:
     got = {f.name: (f.first_line, f.def_line, f.end_line, f.body_start_line) for f in index_text(text).functions}
     assert got == expected
     assert sys.version_info >= (3, 11)
+
+
+def test_doctest_in_a_method_and_broken_examples() -> None:
+    index = index_text(
+        src(
+            '''
+            class Stack:
+                def push(self, x):
+                    """
+                    >>> Stack().push(3)
+                    1
+                    >>> Stack().push(
+                    >>> push_all([1])
+                    """
+                    return 1
+            '''
+        )
+    )
+    assert index.entries == [EntryPoint("Stack.push", "Stack().push(3)", "doctest", 4)]

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import ast
-import logging
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-log = logging.getLogger(__name__)
+from tree_sitter import Parser
+
+from neuraldbg.source.treesitter import new_parser
+
 
 # What ast.parse / literal_eval raise on hostile text, besides SyntaxError.
 PARSE_FAILURES = (SyntaxError, ValueError, TypeError, MemoryError, RecursionError)
@@ -57,14 +59,6 @@ def _examples(lines: list[str]) -> Iterator[tuple[int, str]]:
             i += 1
 
 
-def _preorder(node: ast.AST) -> Iterator[ast.AST]:
-    stack = [node]
-    while stack:
-        cur = stack.pop()
-        yield cur
-        stack.extend(reversed(list(ast.iter_child_nodes(cur))))
-
-
 def quiet_parse(source: str, mode: str = "exec") -> ast.AST:
     """``ast.parse`` without SyntaxWarnings on stderr (user text is often
     sloppy: invalid escapes, ``1if x else 2``)."""
@@ -73,32 +67,38 @@ def quiet_parse(source: str, mode: str = "exec") -> ast.AST:
         return ast.parse(source, mode=mode)
 
 
-def first_call_to(source: str, name: str) -> str | None:
+def first_call_to(source: str, name: str, parser: Parser | None = None) -> str | None:
     """The text of the first (outermost, leftmost) call to ``name`` in
-    ``source``, called as ``name(...)`` or ``something.name(...)``."""
-    try:
-        tree = quiet_parse(source)
-    except PARSE_FAILURES:
+    ``source``, called as ``name(...)`` or ``something.name(...)``; None if
+    there is none or ``source`` is not valid Python. (tree-sitter rather than
+    ``ast``: an index may hold hundreds of examples, and it is ~5x faster.)"""
+    if name not in source:
         return None
-    try:
-        for node in _preorder(tree):
-            if not isinstance(node, ast.Call):
-                continue
-            func = node.func
-            if (isinstance(func, ast.Name) and func.id == name) or (isinstance(func, ast.Attribute) and func.attr == name):
-                return ast.get_source_segment(source, node)
-    except RecursionError:
+    data = source.encode("utf-8", "surrogatepass")
+    root = (parser or new_parser()).parse(data).root_node
+    if root.has_error:
         return None
+    target = name.encode("utf-8", "surrogatepass")
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if node.type == "call":
+            func = node.child_by_field_name("function")
+            if func is not None and func.type == "attribute":
+                func = func.child_by_field_name("attribute")
+            if func is not None and func.type == "identifier" and func.text == target:
+                return data[node.start_byte : node.end_byte].decode("utf-8", "surrogatepass")
+        stack.extend(reversed(node.named_children))
     return None
 
 
-def doctest_calls(literal: str, name: str) -> list[DoctestCall]:
+def doctest_calls(literal: str, name: str, parser: Parser | None = None) -> list[DoctestCall]:
     """Examples in the docstring ``literal`` that call ``name``."""
     if ">>>" not in literal:
         return []
     out: list[DoctestCall] = []
     for index, source in _examples(docstring_lines(literal)):
-        call = first_call_to(source, name)
+        call = first_call_to(source, name, parser)
         if call is not None:
             out.append(DoctestCall(call, index))
     return out

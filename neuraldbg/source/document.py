@@ -166,7 +166,7 @@ class Document:
                     "invalid bytes shown as U+FFFD",
                 )
             )
-            log.warning("%s: %s", uri or "<document>", problems[-1].message)
+            log.info("%s: %s", uri or "<document>", problems[-1].message)
         doc = cls(text, uri, version)
         doc._decode_problems = problems
         return doc

@@ -15,12 +15,13 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
-from tree_sitter import Node
+from tree_sitter import Node, Parser
 
 from neuraldbg.source.calls import CallError, parse_call
 from neuraldbg.source.doctests import doctest_calls
 from neuraldbg.source.model import BreakpointCall, EntryPoint, FunctionInfo, Hole, Span, SyntaxProblem
 from neuraldbg.source.syntax import error_problem, judge, missing_problem
+from neuraldbg.source.treesitter import new_parser
 
 log = logging.getLogger(__name__)
 
@@ -181,6 +182,7 @@ class _Walker:
         self.ts_problems: list[SyntaxProblem] = []
         self.hole_problems: list[SyntaxProblem] = []
         self.anomaly = False  # indentation tree-sitter accepts but Python may not
+        self._doc_parser: Parser | None = None  # for doctest examples
 
     # -- the walk ---------------------------------------------------------
     def walk(self, nodes: list[Node]) -> GroupResult:
@@ -309,7 +311,9 @@ class _Walker:
             doc = stmts[0].named_children[0]
             if doc.type == "string":
                 doc_row = doc.start_point[0] - base_row
-                for ex in doctest_calls(t.text(doc), name):
+                if self._doc_parser is None:
+                    self._doc_parser = new_parser()
+                for ex in doctest_calls(t.text(doc), name, self._doc_parser):
                     self.out.doctests.append(EntryPoint(qual, ex.call, "doctest", doc_row + ex.line_index + 1))
         sink: list[CallSite] | None = None
         if name.startswith("test") and (not ctx[0] or (ctx[2] and len(ctx[0]) == 1 and ctx[0][0].startswith("Test"))):
