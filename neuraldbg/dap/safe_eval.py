@@ -215,6 +215,8 @@ def _check(node: ast.AST, depth: int) -> None:
                 _check(part, d)
         return
     if isinstance(node, ast.Call):
+        if isinstance(node.func, ast.Attribute):
+            raise EvalError(f"attribute access is not allowed: {ast.unparse(node.func)} (predicted values are plain data)")
         if not isinstance(node.func, ast.Name) or node.func.id not in _BUILTINS:
             what = node.func.id if isinstance(node.func, ast.Name) else ast.unparse(node.func)
             raise EvalError(f"calling {what} is not allowed (only {', '.join(sorted(_BUILTINS))})")
