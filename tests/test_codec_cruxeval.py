@@ -16,26 +16,16 @@ from neuraldbg.trace.cwm_decode import cwm_view, decode_trace
 from neuraldbg.trace.cwm_encode import encode_trace
 from neuraldbg.trace.cwm_prompt import mark_entry, trace_prompt_ids
 from neuraldbg.trace.cwm_tokens import FRAME_SEP, SPECIAL_BASE
-from neuraldbg.tracer import Limits, run_traces
 
 DATA = Path(os.environ.get("NEURALDBG_CRUXEVAL", Path(__file__).resolve().parents[2] / "shared/data/cruxeval.jsonl"))
 EXPECTED_SAMPLES = 800
 
 
-def load_samples() -> list[dict[str, str]]:
-    if not DATA.is_file():
-        pytest.fail(f"CruxEval data not found at {DATA} (set NEURALDBG_CRUXEVAL to its path)")
-    with DATA.open(encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh if line.strip()]
-
-
 @pytest.mark.slow
-def test_cruxeval_round_trip(tiny_tokenizer) -> None:
-    samples = load_samples()
+def test_cruxeval_round_trip(tiny_tokenizer, cruxeval_samples, cruxeval_traces) -> None:
+    samples, traces = cruxeval_samples, cruxeval_traces  # traced once per session (tests/conftest.py)
     assert len(samples) == EXPECTED_SAMPLES
     tok = HFTokenizerAdapter(tiny_tokenizer)
-    jobs = [(s["code"], f"f({s['input']})", "f", "<cruxeval>") for s in samples]
-    traces = run_traces(jobs, Limits(), workers=2)
     failures: list[str] = []
     frames_checked = 0
     for sample, trace in zip(samples, traces):

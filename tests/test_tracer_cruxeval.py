@@ -11,14 +11,12 @@ import ast
 import json
 import math
 import os
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from neuraldbg.trace import Trace
-from neuraldbg.tracer import Limits, run_traces
 
 DEFAULT_DATA = Path(__file__).parents[1].parent / "shared" / "data" / "cruxeval.jsonl"
 
@@ -79,19 +77,17 @@ def miss_reason(trace: Trace, expected: str) -> str | None:
 
 
 @pytest.mark.slow
-def test_every_cruxeval_output_is_reproduced() -> None:
-    samples = load_samples()
+def test_every_cruxeval_output_is_reproduced(cruxeval_samples, cruxeval_traces) -> None:
+    """Uses the session's shared traces (tests/conftest.py) so that CruxEval is
+    traced once per test run, not once per test."""
+    samples, traces = cruxeval_samples, cruxeval_traces
     assert len(samples) == 800, f"expected 800 samples in {data_path()}, found {len(samples)}"
-    jobs = [(s["code"], f"f({s['input']})", "f", "<string>") for s in samples]
-    started = time.monotonic()
-    traces = run_traces(jobs, Limits(), workers=2)
-    elapsed = time.monotonic() - started
     misses = {}
     for sample, trace in zip(samples, traces):
         reason = miss_reason(trace, sample["output"])
         if reason is not None:
             misses[sample["id"]] = reason
-    print(f"\nCruxEval: {len(samples) - len(misses)}/{len(samples)} reproduced in {elapsed:.1f} s (2 workers)")
+    print(f"\nCruxEval: {len(samples) - len(misses)}/{len(samples)} reproduced")
     for sample_id, reason in sorted(misses.items()):
         print(f"  miss {sample_id}: {reason}")
     unexpected = {k: v for k, v in misses.items() if k not in KNOWN_MISSES}
