@@ -4,7 +4,6 @@ the same frames (in what CWM can express)."""
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
