@@ -700,14 +700,20 @@ def _ranges(values: Sequence[int]) -> str:
     return "layers " + ", ".join(out)
 
 
-def doctor_report(profile_name: str | None, gpu_spec: str | None) -> str:
-    """What ``neuraldbg doctor [--profile P] [--gpus SPEC]`` prints.
+def doctor_plans(profile_name: str | None, gpu_spec: str | None) -> list[Plan]:
+    """The plans ``neuraldbg doctor [--profile P] [--gpus SPEC]`` shows.
 
-    Without ``--gpus`` the host's GPUs are detected; without ``--profile``
-    every local profile is planned.
+    Without ``gpu_spec`` the host's GPUs are detected; without
+    ``profile_name`` every local profile is planned. Raises
+    :class:`DoctorError` / :class:`ProfileError` on bad input.
     """
     gpus = parse_gpus(gpu_spec) if gpu_spec is not None else detect_gpus()
     names = [profile_name] if profile_name else [n for n in list_profiles() if load_profile(n).is_local]
     if not names:
         raise DoctorError("no model profiles found (set NEURALDBG_MODELS_DIR or run from a checkout)")
-    return "\n\n".join(format_plan(plan(load_profile(n), gpus)) for n in names)
+    return [plan(load_profile(n), gpus) for n in names]
+
+
+def doctor_report(profile_name: str | None, gpu_spec: str | None) -> str:
+    """The text of :func:`doctor_plans`, one block per profile."""
+    return "\n\n".join(format_plan(p) for p in doctor_plans(profile_name, gpu_spec))

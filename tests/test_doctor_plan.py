@@ -143,3 +143,20 @@ def test_doctor_report_plans_every_local_profile() -> None:
     assert "vllm-remote" not in text.split("recommended")[0]
     with pytest.raises(DoctorError):
         doctor_report(None, "lots")
+
+
+def test_detect_gpus_falls_back_to_nvidia_smi(tmp_path, monkeypatch) -> None:
+    import torch
+
+    assert not torch.cuda.is_available()  # this suite runs on CPU-only hosts
+    fake = tmp_path / "nvidia-smi"
+    fake.write_text("#!/bin/sh\necho '0, NVIDIA A100-SXM4-40GB, 40960, 40000'\necho '1, NVIDIA A100-SXM4-40GB, 40960, 512'\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    from neuraldbg.doctor import detect_gpus
+
+    gpus = detect_gpus()
+    assert [(g.index, g.name, g.total_gib) for g in gpus] == [(0, "NVIDIA A100-SXM4-40GB", 40.0), (1, "NVIDIA A100-SXM4-40GB", 40.0)]
+    assert gpus[1].free_gib == 0.5
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    assert detect_gpus() == []

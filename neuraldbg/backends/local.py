@@ -19,6 +19,7 @@ import gc
 import json
 import logging
 import os
+import sys
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -329,6 +330,8 @@ class LocalBackend:
         self.contexts = ContextPool(lambda: DynamicCache(config=config), capacity=cached_contexts,
                                     rollback_tokens=rollback_tokens)
         self._input_device = model.get_input_embeddings().weight.device
+        if "bitsandbytes" in sys.modules:
+            _quiet_int8_cast_notice()
         self._lock = threading.Lock()
         self._closed = False
 
