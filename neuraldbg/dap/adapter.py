@@ -150,6 +150,7 @@ class DebugAdapter:
         """Run until the client disconnects or goes away (blocks)."""
         reader = threading.Thread(target=self._read_loop, name=f"dap-reader-{self.session_id}", daemon=True)
         reader.start()
+        self._reader_thread = reader
         try:
             while True:
                 msg = self._queue.get()
@@ -229,6 +230,10 @@ class DebugAdapter:
         self._done.set()
         self._cancel.cancel()
         self.registry.clear(self.session_id)
+        self.conn.close()  # stops a stoppable reader
+        reader = getattr(self, "_reader_thread", None)
+        if reader is not None and reader is not threading.current_thread():
+            reader.join(timeout=1.0)
         if self._owns_engines:
             self.engines.close()
 

@@ -74,6 +74,60 @@ def encode_message(msg: dict[str, Any]) -> bytes:
     return b"Content-Length: " + str(len(body)).encode("ascii") + b"\r\n\r\n" + body
 
 
+class PollingReader:
+    """Reads a file descriptor (stdin) in a way that can be stopped.
+
+    A thread blocked in ``sys.stdin.buffer.read`` holds the buffer's lock
+    and aborts the interpreter at exit; this reader waits with ``select``
+    in short slices and gives up when :meth:`stop` is called."""
+
+    def __init__(self, fd: int, poll_seconds: float = 0.2) -> None:
+        self._fd = fd
+        self._buf = bytearray()
+        self._eof = False
+        self._stop = threading.Event()
+        self._poll = poll_seconds
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _fill(self) -> bool:
+        import os
+        import select
+
+        while not self._stop.is_set():
+            ready, _, _ = select.select([self._fd], [], [], self._poll)
+            if not ready:
+                continue
+            chunk = os.read(self._fd, 65536)
+            if not chunk:
+                self._eof = True
+                return False
+            self._buf += chunk
+            return True
+        return False
+
+    def readline(self, limit: int = -1) -> bytes:
+        while True:
+            end = self._buf.find(b"\n")
+            if end >= 0 and (limit < 0 or end < limit):
+                out = bytes(self._buf[: end + 1])
+                del self._buf[: end + 1]
+                return out
+            if 0 <= limit <= len(self._buf) or self._eof or not self._fill():
+                n = len(self._buf) if limit < 0 else min(limit, len(self._buf))
+                out = bytes(self._buf[:n])
+                del self._buf[:n]
+                return out
+
+    def read(self, n: int) -> bytes:
+        while len(self._buf) < n and not self._eof and self._fill():
+            pass
+        out = bytes(self._buf[:n])
+        del self._buf[:n]
+        return out
+
+
 class Connection:
     """One client: reads requests, writes responses and events (thread-safe)."""
 
@@ -138,3 +192,6 @@ class Connection:
     def close(self) -> None:
         with self._lock:
             self.closed = True
+        stop = getattr(self._reader, "stop", None)
+        if callable(stop):
+            stop()

@@ -5,6 +5,7 @@ Code's DebugAdapterServer connects to the process that owns the traces)."""
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import sys
 import threading
@@ -12,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from neuraldbg.dap.adapter import DebugAdapter
-from neuraldbg.dap.protocol import Connection
+from neuraldbg.dap.protocol import Connection, PollingReader
 from neuraldbg.debug_registry import DebugRegistry
 
 log = logging.getLogger(__name__)
@@ -20,7 +21,8 @@ log = logging.getLogger(__name__)
 
 def run_stdio() -> int:
     """Serve one debug session on stdin/stdout until the client disconnects."""
-    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    stdout = sys.stdout.buffer
+    stdin: Any = PollingReader(sys.stdin.fileno()) if os.name == "posix" else sys.stdin.buffer
     # Anything printed by library code must not corrupt the protocol stream.
     sys.stdout = sys.stderr
     DebugAdapter(Connection(stdin, stdout)).serve()
