@@ -672,10 +672,15 @@ def format_plan(p: Plan) -> str:
                 f"{d.device:<8} {d.total_gib:>6.1f}G {d.weights_cap_gib:>6.1f}G {d.weights_gib:>7.2f}G "
                 f"{d.free_for_kv_gib:>7.2f}G {d.kv_tokens:>10,}  {layers}{other}"
             )
-        lines.append(f"(per GPU {RUNTIME_OVERHEAD_GIB:g} GiB is kept for the CUDA context and activations)")
+        lines.append(
+            f"(cap: max_memory for weights = total - reserve; KV room = total - weights - {RUNTIME_OVERHEAD_GIB:g} GiB "
+            "for the CUDA context and activations)"
+        )
     lines.append("")
     if p.fits:
         lines.append(f"fits         yes: weights fit, KV room for {p.kv_tokens:,} tokens (context {p.context_tokens:,})")
+    elif not p.gpus:
+        lines.append("fits         NO: no GPU on this host")
     elif not p.weights_fit:
         lines.append("fits         NO: the weights do not fit on these GPUs")
     else:
