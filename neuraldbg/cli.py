@@ -55,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--port", type=int, default=8000)
     m.add_argument("--api-key", help="require this bearer token (default: $NEURALDBG_API_KEY)")
     m.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    from neuraldbg.eval.command import add_eval_parser
+
+    add_eval_parser(sub, _add_backend_args)
     return parser
 
 
@@ -131,7 +134,18 @@ def cmd_model_server(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    from neuraldbg.eval.command import run_eval
+    from neuraldbg.eval.errors import EvalError
+
+    try:
+        return run_eval(args)
+    except EvalError as exc:
+        raise CliError(str(exc)) from None
+
+
 COMMANDS = {"trace": cmd_trace, "debug": cmd_debug, "model-server": cmd_model_server}
+COMMANDS["eval"] = cmd_eval
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,1 @@
+"""The evaluation harness: CruxEval-O with trace metrics, and halting."""
