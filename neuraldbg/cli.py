@@ -49,6 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--call", help="the call to debug (default: the file's entry points; model backends may imagine one)")
     _add_backend_args(d)
 
+    dr = sub.add_parser("doctor", help="the GPUs this host has, and how a model profile would be placed on them")
+    dr.add_argument("--profile", help="a profile name or TOML path (default: every local profile)")
+    dr.add_argument("--gpus", help='plan for another host, e.g. "2x80" or "1x24" (GiB per GPU; default: detect)')
+    dr.add_argument("--json", action="store_true", help="print the plans as JSON")
+
     m = sub.add_parser("model-server", help="serve a local model over an OpenAI-compatible /v1/completions API (token-id prompts)")
     m.add_argument("--model", required=True, help="model profile name (see models/) or a checkpoint folder")
     m.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
@@ -144,7 +149,29 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from None
 
 
-COMMANDS = {"trace": cmd_trace, "debug": cmd_debug, "model-server": cmd_model_server}
+def cmd_doctor(args: argparse.Namespace) -> int:
+    import dataclasses
+    import json
+
+    from neuraldbg.doctor import DoctorError, detect_gpus, doctor_plans, format_plan
+    from neuraldbg.profiles import ProfileError
+
+    try:
+        plans = doctor_plans(args.profile, args.gpus)
+    except (DoctorError, ProfileError) as exc:
+        raise CliError(str(exc)) from None
+    if args.json:
+        print(json.dumps([dataclasses.asdict(p) for p in plans], default=str, indent=2))
+    else:
+        if not args.gpus:
+            gpus = detect_gpus()
+            print("GPUs on this host: " + (", ".join(f"{g.name} ({g.total_gib:.1f} GiB)" for g in gpus) or "none"))
+            print()
+        print("\n\n".join(format_plan(p) for p in plans))
+    return 0 if all(p.fits for p in plans) else 1
+
+
+COMMANDS = {"doctor": cmd_doctor, "trace": cmd_trace, "debug": cmd_debug, "model-server": cmd_model_server}
 COMMANDS["eval"] = cmd_eval
 
 
