@@ -507,7 +507,7 @@ class DebugAdapter:
         trace = self.debugger.sim.trace()
         self._refs.clear()
         refs = stack_refs(trace, self.registry, self.session_id, self.launched.config.program,
-                          self.launched.target.function.first_line)
+                          self.launched.target.function.def_line)
         self._stop_frames = refs
         self.registry.publish(self.session_id, refs)
 

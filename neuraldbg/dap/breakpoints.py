@@ -33,7 +33,8 @@ class LineTable:
             return line, None
         owner = _innermost(self.ranges, line)
         if owner is not None:
-            later = sorted(l for l, fn in self.lines.items() if fn == owner and l > line)
+            end = self.ranges[owner][1]
+            later = sorted(l for l in self.lines if line < l <= end)
             if later:
                 return later[0], None
             return None, f"no code on line {line} of {owner}"
@@ -72,8 +73,8 @@ def line_table(source: str, functions: list[FunctionInfo], entry: str) -> LineTa
     for qualname in sorted(reachable, key=lambda q: ranges[q][0]):
         for stmt in _statements(defs[qualname]):
             lines[stmt.lineno] = qualname
-        # The call event reports the first decorator line (or the def line).
-        lines[ranges[qualname][0]] = qualname
+        # The call event is on the def line (a breakpoint on a decorator moves there).
+        lines[defs[qualname].lineno] = qualname
     return LineTable(lines, ranges, entry)
 
 
