@@ -132,7 +132,10 @@ def test_debug_session_breakpoint_variables_and_stepping(e2e_run: E2ERun) -> Non
     for name in ("count", "word", "letter"):
         assert name in result["variables"], f"Variables view lacks {name!r}: {result['variables']!r}"
     assert result["afterStepOver"] != result["stoppedAt"]
+    assert result["variablesAfterStepOver"] != result["variables"]
     assert result["afterStepBack"] == result["stoppedAt"]
+    # Step Back restores the stop's state, not just its line.
+    assert result["variablesAfterStepBack"] == result["variables"]
     for shot in ("05-debug-stopped", "06-debug-step-over", "07-debug-step-back"):
         _assert_screenshot(e2e_run, shot)
 

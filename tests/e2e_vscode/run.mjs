@@ -152,6 +152,7 @@ function prepareScratch() {
     'extensions.ignoreRecommendations': true,
     'git.enabled': false,
     'debug.openDebug': 'openOnDebugBreak',
+    'debug.toolBarLocation': 'floating',
     'neuraldbg.pythonPath': PYTHON,
     'neuraldbg.backend': 'exec',
     'neuraldbg.allowExecution': true,
@@ -279,16 +280,38 @@ class Workbench {
   }
 
   async openFile(name, expectedText) {
-    await this.page.keyboard.press('Escape');
-    await this.page.keyboard.press('Control+P');
-    const input = this.page.locator('.quick-input-widget input');
-    await input.waitFor({ state: 'visible', timeout: 10000 });
-    await input.fill(name);
-    await until(`"${name}" in quick open`, () =>
-      this.page.$$eval('.quick-input-list .monaco-list-row', (rows, name) => rows.some((r) => r.innerText.includes(name)), name),
+    const opened = () => this.editorText().then((text) => text.includes(expectedText));
+    if (await opened()) return;
+    await until(
+      `${name} in the editor`,
+      async () => {
+        await this.page.keyboard.press('Escape');
+        await this.page.keyboard.press('Control+P');
+        const input = this.page.locator('.quick-input-widget input');
+        await input.waitFor({ state: 'visible', timeout: 10000 });
+        await input.fill(name);
+        // Enter only once the filtered list has the file on its focused row
+        // (before that the list may still show recently opened files).
+        const focused = await until(`"${name}" focused in quick open`, () =>
+          this.page.$$eval(
+            '.quick-input-list .monaco-list-row.focused',
+            (rows, name) => rows.some((r) => r.innerText.includes(name)),
+            name,
+          ),
+        { timeoutMs: 10000 }).catch(() => false);
+        if (!focused) {
+          const rows = await this.page.$$eval('.quick-input-list .monaco-list-row', (rows) =>
+            rows.map((r) => `${r.className}: ${r.innerText.replace(/\s+/g, ' ')}`),
+          );
+          log(`quick open: "${name}" is not the focused row; rows: ${JSON.stringify(rows)}`);
+          return false;
+        }
+        await this.page.keyboard.press('Enter');
+        return until(`${name} to show`, opened, { timeoutMs: 10000 })
+          .catch(() => false);
+      },
+      { timeoutMs: 45000, intervalMs: 500 },
     );
-    await this.page.keyboard.press('Enter');
-    await until(`${name} in the editor`, () => this.editorText().then((text) => text.includes(expectedText)), { timeoutMs: 30000 });
   }
 
   /** Rendered text of the active editor (only the lines in view). */
@@ -523,12 +546,15 @@ async function visibleErrors(wb) {
   });
 }
 
+/** The Variables view's rows ("count: 0", ...), expanding a collapsed scope (e.g. Locals) first. */
 async function variablesText(wb) {
-  return wb.page.evaluate(() => {
-    const view = document.querySelector('.debug-variables') || document.querySelector('[id="workbench.debug.variablesView"]');
-    const pane = view ? view.closest('.pane') || view : null;
-    return pane ? pane.innerText : '';
-  });
+  const pane = wb.page.locator('.pane', { has: wb.page.locator('.pane-header', { hasText: /^\s*Variables/i }) }).first();
+  if (!(await pane.count())) return '';
+  const collapsed = pane.locator('.monaco-list-row[aria-expanded="false"]').first();
+  if (await collapsed.count()) {
+    await collapsed.click();
+  }
+  return (await pane.locator('.pane-body').innerText()).trim();
 }
 
 async function checkDebug(wb, details) {
@@ -561,9 +587,15 @@ async function checkDebug(wb, details) {
     return line !== null && line !== first ? line : null;
   }, { timeoutMs: 20000 });
   details.afterStepOver = afterStep;
-  log(`after Step Over: line ${afterStep}`);
+  // `count += 1` ran: the locals changed (count 0 -> 1).
+  details.variablesAfterStepOver = await until('the Variables view to change after Step Over', async () => {
+    const text = await variablesText(wb);
+    return text && text !== variables ? text : null;
+  }, { timeoutMs: 10000 });
+  log(`after Step Over: line ${afterStep}; variables: ${JSON.stringify(details.variablesAfterStepOver)}`);
   await wb.screenshot('06-debug-step-over');
 
+  // VS Code shows Step Back only when the adapter sets supportsStepBack.
   const stepBack = wb.page.locator('.debug-toolbar .action-label.codicon-debug-step-back, .debug-toolbar [aria-label^="Step Back"]').first();
   await stepBack.waitFor({ state: 'visible', timeout: 10000 }).catch(() => {
     throw new CheckFailed('no Step Back button in the debug toolbar (does the adapter set supportsStepBack?)');
@@ -574,7 +606,16 @@ async function checkDebug(wb, details) {
     return line === first ? line : null;
   }, { timeoutMs: 20000 });
   details.afterStepBack = afterBack;
-  log(`after Step Back: line ${afterBack}`);
+  // Stepping back restores the state of that step: the locals seen at the first stop.
+  details.variablesAfterStepBack = await until('the Variables view to show the first stop\'s locals again', async () => {
+    const text = await variablesText(wb);
+    return text === variables ? text : null;
+  }, { timeoutMs: 10000 }).catch(async (error) => {
+    details.variablesAfterStepBack = await variablesText(wb);
+    await wb.screenshot('07-debug-step-back');
+    throw new CheckFailed(`${error.message}: first stop ${JSON.stringify(variables)}, after Step Back ${JSON.stringify(details.variablesAfterStepBack)}`);
+  });
+  log(`after Step Back: line ${afterBack}; variables: ${JSON.stringify(details.variablesAfterStepBack)}`);
   await wb.screenshot('07-debug-step-back');
   await wb.page.keyboard.press('Shift+F5');
 }
