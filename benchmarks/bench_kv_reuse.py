@@ -1,0 +1,94 @@
+"""KV reuse over a 50-step debug session on the tiny CWM.
+
+Runs the same simulated debug session (step in / over / out / back, an edit)
+twice through ModelEngine + LocalBackend: once with the backend's KV cache
+(each step prefills only its new tokens) and once re-sending and re-encoding
+the whole prefix at every step, as the release's demo does (the cache is
+dropped before every request). Prints the tokens prefilled by each, their
+ratio, and the wall time of each.
+
+    python benchmarks/bench_kv_reuse.py [--steps 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+from neuraldbg.backends.base import Sampling
+from neuraldbg.backends.local import LocalBackend
+from neuraldbg.backends.tiny_model import build_tiny_cwm
+from neuraldbg.engines.model_engine import ModelEngine
+from neuraldbg.simulation import Simulation
+from neuraldbg.source.index import index_text
+
+ROOT = Path(__file__).resolve().parents[1]
+SOURCE = (ROOT / "examples" / "recursion.py").read_text()
+MOVES = "iiiioiibiiuoobbiiiioiiiiibiiioooiiiibiiiiuiiiiiiii"  # 50 moves: in, over, out, back
+
+
+class NoReuse:
+    """The demo's way: every request is prefilled from scratch."""
+
+    def __init__(self, backend: LocalBackend) -> None:
+        self.inner = backend
+        self.name = backend.name
+        self.stats = backend.stats
+
+    def generate(self, prompt, *, stop_ids, sampling, cancel=None):
+        self.inner.contexts.clear()
+        return self.inner.generate(prompt, stop_ids=stop_ids, sampling=sampling, cancel=cancel)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def session(backend, steps: int) -> tuple[float, int, int, int]:
+    index = index_text(SOURCE)
+    fn = index.function("fib_list")
+    engine = ModelEngine(backend, backend.tokenizer if hasattr(backend, "tokenizer") else backend.inner.tokenizer,
+                         source=SOURCE, function=fn, functions=index.functions, call="fib_list(4)",
+                         sampling=Sampling(temperature=0.0), backend_kind="local", frame_token_cap=48)
+    sim = Simulation(engine, function="fib_list", call="fib_list(4)", max_frames=10_000)
+    before = (backend.stats.prompt_tokens, backend.stats.prefilled_tokens, backend.stats.generated_tokens)
+    t0 = time.perf_counter()
+    sim.start()
+    moves = {"i": sim.step_in, "o": sim.step_over, "u": sim.step_out, "b": sim.step_back}
+    for move in MOVES[:steps]:
+        if sim.done:  # the tiny model's noise may end the trace: start again, as a user would
+            sim.start()
+        moves[move]()
+    wall = time.perf_counter() - t0
+    s = backend.stats
+    return wall, s.prompt_tokens - before[0], s.prefilled_tokens - before[1], s.generated_tokens - before[2]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--steps", type=int, default=50)
+    args = parser.parse_args()
+    cache = Path(tempfile.gettempdir()) / "neuraldbg-bench-tiny-cwm"
+    folder = build_tiny_cwm(cache)
+    reuse = LocalBackend.load(folder)
+    plain = NoReuse(LocalBackend.load(folder))
+    w1, sent1, pre1, gen1 = session(reuse, args.steps)
+    w2, sent2, pre2, gen2 = session(plain, args.steps)
+    print(f"{args.steps}-step debug session on the tiny CWM (examples/recursion.py::fib_list, greedy)")
+    print(f"{'':28}{'prompt tokens':>15}{'prefilled':>12}{'generated':>11}{'wall s':>9}")
+    print(f"{'with KV reuse':28}{sent1:>15,}{pre1:>12,}{gen1:>11,}{w1:>9.2f}")
+    print(f"{'re-send whole prefix (demo)':28}{sent2:>15,}{pre2:>12,}{gen2:>11,}{w2:>9.2f}")
+    ratio = pre2 / max(pre1, 1)
+    print(f"prefill ratio (demo / reuse): {ratio:.1f}x; wall ratio: {w2 / max(w1, 1e-9):.2f}x")
+    print(f"FIGURE kv_reuse.prefilled_tokens_reuse | {pre1} | tokens")
+    print(f"FIGURE kv_reuse.prefilled_tokens_resend | {pre2} | tokens")
+    print(f"FIGURE kv_reuse.prefill_ratio | {ratio:.1f} | x fewer tokens prefilled")
+    print(f"FIGURE kv_reuse.wall_reuse | {w1:.2f} | s")
+    print(f"FIGURE kv_reuse.wall_resend | {w2:.2f} | s")
+    reuse.close()
+    plain.close()
+
+
+if __name__ == "__main__":
+    main()
