@@ -320,3 +320,10 @@ def test_restart_runs_again(dap: DapClient) -> None:
     dap.req("restart", {})
     assert dap.wait_stop()["reason"] == "breakpoint"
     assert_at(dap, truth, hits[0])  # hit counts and position start over
+
+
+def test_what_the_real_run_printed_is_output(dap: DapClient, tmp_path: Path) -> None:
+    program = tmp_path / "shout.py"
+    program.write_text("def shout(x):\n    print('hi', x)\n    print('bye')\n    return x\n")
+    assert dap.start(program, function="shout", args="shout(3)") == {"terminated": True, "exitCode": 0}
+    assert "".join(dap.outputs("stdout")) == "hi 3\nbye\n"

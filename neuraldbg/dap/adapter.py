@@ -497,6 +497,12 @@ class DebugAdapter:
     def _end(self, outcome: Ended, exited: bool = True) -> None:
         self.ended = True
         self._invalidate_stop()
+        # What the program printed, where a real run recorded it (exec); a
+        # model predicts no stdout.
+        truth = getattr(self.debugger.sim.engine, "truth", None) if self.debugger else None
+        printed = getattr(truth, "stdout", "") if exited else ""
+        if isinstance(printed, str) and printed:
+            self._output(printed, "stdout")
         if exited:
             self.conn.event("exited", {"exitCode": outcome.exit_code})
         self.conn.event("terminated")
