@@ -140,7 +140,15 @@ def test_debug_session_breakpoint_variables_and_stepping(e2e_run: E2ERun) -> Non
         _assert_screenshot(e2e_run, shot)
 
 
+def test_missing_neuraldbg_names_the_fix_and_recovers(e2e_run: E2ERun) -> None:
+    result = e2e_run.check("install-hint")
+    assert "neuraldbg: not installed" in result["status"]
+    assert "-m pip install neuraldbg" in result["message"] and "neuraldbg.pythonPath" in result["message"]
+    assert "neuraldbg: ready" in result["recovered"]
+    _assert_screenshot(e2e_run, "08-install-hint")
+
+
 def test_run_exit_status_matches_checks(e2e_run: E2ERun) -> None:
     all_ok = all(check["ok"] for check in e2e_run.results["checks"].values())
     assert e2e_run.returncode == (0 if all_ok else 1), e2e_run.describe()
-    assert set(e2e_run.results["checks"]) == {"hover", "inlay", "fill", "debug"}
+    assert set(e2e_run.results["checks"]) == {"hover", "inlay", "fill", "debug", "install-hint"}

@@ -10,13 +10,16 @@
 //   inlay   inlay hints render values in the editor
 //   fill    the "Fill hole" code action in hole.py replaces `??`
 //   debug   a neuraldbg debug session stops at a breakpoint, shows the locals,
-//           and Step Over / Step Back move the current line
+//           and Step Over / Step Back move the current line and restore the state
+//   install-hint  with neuraldbg.pythonPath on a Python without neuraldbg, the
+//           status bar says "not installed" and a message names the fix; putting
+//           the setting back restarts the server
 //
 // Environment:
 //   NEURALDBG_E2E_CACHE       install.sh's cache (default <repo>/.artifacts/e2e-cache)
 //   NEURALDBG_E2E_PYTHON      interpreter with neuraldbg (default <repo>/.venv/bin/python)
 //   NEURALDBG_E2E_ARTIFACTS   where screenshots and logs go (default <repo>/.artifacts/e2e-vscode/<time>)
-//   NEURALDBG_E2E_CHECKS      comma-separated subset of hover,inlay,fill,debug (default: all)
+//   NEURALDBG_E2E_CHECKS      comma-separated subset of hover,inlay,fill,debug,install-hint (default: all)
 //   NEURALDBG_E2E_SERVER_COMMAND  JSON array: neuraldbg.serverCommand (to try the harness on another server)
 //   NEURALDBG_E2E_READY       status-bar text that means ready (default "neuraldbg: ready")
 //
@@ -35,7 +38,7 @@ const CACHE = path.resolve(process.env.NEURALDBG_E2E_CACHE || path.join(REPO, '.
 const PYTHON = process.env.NEURALDBG_E2E_PYTHON || path.join(REPO, '.venv', 'bin', 'python');
 const STAMP = new Date().toISOString().replace(/[:.]/g, '-');
 const ARTIFACTS = path.resolve(process.env.NEURALDBG_E2E_ARTIFACTS || path.join(REPO, '.artifacts', 'e2e-vscode', STAMP));
-const ALL_CHECKS = ['hover', 'inlay', 'fill', 'debug'];
+const ALL_CHECKS = ['hover', 'inlay', 'fill', 'debug', 'install-hint'];
 const CHECKS = (process.env.NEURALDBG_E2E_CHECKS || ALL_CHECKS.join(',')).split(',').map((c) => c.trim()).filter(Boolean);
 const READY_TEXT = process.env.NEURALDBG_E2E_READY || 'neuraldbg: ready';
 const SERVER_COMMAND = process.env.NEURALDBG_E2E_SERVER_COMMAND ? JSON.parse(process.env.NEURALDBG_E2E_SERVER_COMMAND) : [];
@@ -166,7 +169,7 @@ function prepareScratch() {
     fs.writeFileSync(path.join(dirs.userData, scope, 'settings.json'), JSON.stringify(settings, null, 2));
   }
   fs.writeFileSync(path.join(root, 'code-server.yaml'), 'auth: none\ncert: false\n');
-  return { root, dirs, config: path.join(root, 'code-server.yaml') };
+  return { root, dirs, settings, config: path.join(root, 'code-server.yaml') };
 }
 
 function childEnv(installEnv, dirs) {
@@ -620,7 +623,50 @@ async function checkDebug(wb, details) {
   await wb.page.keyboard.press('Shift+F5');
 }
 
-const CHECK_FUNCTIONS = { hover: checkHover, inlay: checkInlayHints, fill: checkFillHole, debug: checkDebug };
+/** Writes the User and Machine settings of the running code-server (VS Code reloads them on change). */
+function writeSettings(scratch, settings) {
+  for (const scope of ['User', 'Machine']) {
+    fs.writeFileSync(path.join(scratch.dirs.userData, scope, 'settings.json'), JSON.stringify(settings, null, 2));
+  }
+}
+
+async function checkInstallHint(wb, details, scratch) {
+  // An interpreter without neuraldbg: the extension must say so and name the fix,
+  // then recover once the setting points back at a good one.
+  const bare = ['/usr/bin/python3', '/usr/local/bin/python3'].find((p) => {
+    if (!fs.existsSync(p)) return false;
+    return spawnSync(p, ['-c', 'import neuraldbg'], { cwd: scratch.dirs.workspace }).status !== 0;
+  });
+  if (!bare) throw new CheckFailed('no Python without neuraldbg found to try the install hint with');
+  await wb.page.keyboard.press('Escape');
+  writeSettings(scratch, { ...scratch.settings, 'neuraldbg.pythonPath': bare, 'neuraldbg.serverCommand': [] });
+  details.status = await until('the status bar to say "neuraldbg: not installed"', async () =>
+    (await wb.statusBarTexts()).find((t) => t.includes('neuraldbg: not installed')),
+  { timeoutMs: 60000, intervalMs: 500 });
+  details.message = await until('the error message with the fix', () =>
+    wb.page.evaluate(() => [...document.querySelectorAll('.notification-toast, .notifications-list-container .monaco-list-row')]
+      .map((el) => el.innerText.replace(/\s+/g, ' ').trim())
+      .find((text) => text.includes('cannot import neuraldbg'))),
+  { timeoutMs: 20000 });
+  const fix = `${bare} -m pip install neuraldbg`;
+  if (!details.message.includes(fix) || !details.message.includes('neuraldbg.pythonPath')) {
+    throw new CheckFailed(`the message does not name the fix (${fix} / neuraldbg.pythonPath): ${details.message}`);
+  }
+  log(`install hint: ${JSON.stringify(details.message)}`);
+  await wb.screenshot('08-install-hint');
+  writeSettings(scratch, scratch.settings);
+  details.recovered = await until(`the status bar to show "${READY_TEXT}" again`, async () =>
+    (await wb.statusBarTexts()).find((t) => t.includes(READY_TEXT)),
+  { timeoutMs: 120000, intervalMs: 500 });
+}
+
+const CHECK_FUNCTIONS = {
+  hover: checkHover,
+  inlay: checkInlayHints,
+  fill: checkFillHole,
+  debug: checkDebug,
+  'install-hint': checkInstallHint,
+};
 
 // ---------------------------------------------------------------- main
 
@@ -696,7 +742,7 @@ async function main() {
       const details = {};
       const t0 = Date.now();
       try {
-        await CHECK_FUNCTIONS[check](wb, details);
+        await CHECK_FUNCTIONS[check](wb, details, scratch);
         results.checks[check] = { ok: true, seconds: (Date.now() - t0) / 1000, ...details };
         log(`PASS ${check} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
       } catch (error) {
