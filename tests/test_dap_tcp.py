@@ -6,7 +6,6 @@ during a long continue."""
 from __future__ import annotations
 
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field

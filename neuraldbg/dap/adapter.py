@@ -24,7 +24,7 @@ from neuraldbg.backends.base import BackendError, CancelToken
 from neuraldbg.config import Settings
 from neuraldbg.dap import variables as dapvars
 from neuraldbg.dap.breakpoints import PENDING, Breakpoint, LineTable, line_table, make_breakpoint
-from neuraldbg.dap.debugger import Debugger, Ended, Outcome, Stopped
+from neuraldbg.dap.debugger import Debugger, Ended, Outcome
 from neuraldbg.dap.launch import DocumentSource, LaunchConfig, LaunchError, Launched, prepare, settings_for
 from neuraldbg.dap.protocol import BadMessage, Connection
 from neuraldbg.dap.safe_eval import EvalError, evaluate, parse_new_value
