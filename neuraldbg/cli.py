@@ -54,6 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
     dr.add_argument("--gpus", help='plan for another host, e.g. "2x80" or "1x24" (GiB per GPU; default: detect)')
     dr.add_argument("--json", action="store_true", help="print the plans as JSON")
 
+    da = sub.add_parser("dap", help="the simulated step debugger as a Debug Adapter Protocol server (stdio, or --port)")
+    da.add_argument("--port", type=int, help="listen on this loopback TCP port instead of stdio (0: pick one and print it)")
+    da.add_argument("--host", default="127.0.0.1")
+
     m = sub.add_parser("model-server", help="serve a local model over an OpenAI-compatible /v1/completions API (token-id prompts)")
     m.add_argument("--model", required=True, help="model profile name (see models/) or a checkpoint folder")
     m.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
@@ -171,7 +175,23 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return 0 if all(p.fits for p in plans) else 1
 
 
-COMMANDS = {"doctor": cmd_doctor, "trace": cmd_trace, "debug": cmd_debug, "model-server": cmd_model_server}
+def cmd_dap(args: argparse.Namespace) -> int:
+    from neuraldbg.dap import run_stdio, start_tcp_server
+
+    if args.port is None:
+        return run_stdio()
+    import threading
+
+    port, stop = start_tcp_server(args.host, args.port)
+    print(f"neuraldbg dap listening on {args.host}:{port}", file=sys.stderr, flush=True)
+    try:
+        threading.Event().wait()
+    finally:
+        stop()
+    return 0
+
+
+COMMANDS = {"dap": cmd_dap, "doctor": cmd_doctor, "trace": cmd_trace, "debug": cmd_debug, "model-server": cmd_model_server}
 COMMANDS["eval"] = cmd_eval
 
 
