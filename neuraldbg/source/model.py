@@ -21,7 +21,7 @@ class Span:
 class FunctionInfo:
     qualname: str  # "f", "Class.method", "outer.inner" (no "<locals>")
     name: str
-    first_line: int  # 1-based; the first decorator line if decorated (what a call event reports)
+    first_line: int  # 1-based; the first decorator line if decorated (call events report def_line)
     def_line: int  # 1-based line of the ``def`` keyword
     end_line: int  # 1-based last line of the body
     params: tuple[str, ...]  # parameter names in order (``self`` included, ``*args`` as ``args``)
