@@ -285,3 +285,23 @@ def test_cli_bad_input_exits_2_with_one_line(tmp_path) -> None:
                           capture_output=True, text=True, env=env, timeout=60)
     assert proc.returncode == 2 and proc.stderr.startswith("neuraldbg: error: cannot read CruxEval data")
     assert "Traceback" not in proc.stderr
+
+
+def test_progress_redraws_on_a_terminal_and_logs_lines_elsewhere() -> None:
+    import io
+
+    from neuraldbg.eval.progress import Progress
+
+    tty = io.StringIO()
+    bar = Progress(3, "cruxeval", stream=tty, tty=True)
+    for _ in range(3):
+        bar.update(1, "pass@1 100.0%")
+    bar.close()
+    assert tty.getvalue().count("\r") >= 2 and "3/3" in tty.getvalue() and tty.getvalue().endswith("\n")
+    log = io.StringIO()
+    bar = Progress(100, "cruxeval", stream=log, tty=False, interval_s=3600)
+    for _ in range(100):
+        bar.update()
+    bar.close()
+    lines = log.getvalue().splitlines()
+    assert len(lines) == 2 and "1/100" in lines[0] and "100/100" in lines[1] and "\r" not in log.getvalue()

@@ -33,7 +33,7 @@ class Progress:
         self.done = 0
         self.note = ""
         self._started = time.monotonic()
-        self._last_draw = 0.0
+        self._last_draw = float("-inf")  # the first update draws at once
         self._drawn = False
 
     def update(self, n: int = 1, note: str = "") -> None:
