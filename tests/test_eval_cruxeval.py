@@ -103,9 +103,10 @@ def test_compare_line_event_value_and_length() -> None:
     assert (d.step, d.what, d.predicted, d.executed) == (3, "value", "4", "3")
     short = compare_traces(TRUTH[:2], TRUTH)
     assert short.frame_accuracy == 0.5 and short.first_divergence.what == "length"
-    assert short.first_divergence.step == 2 and short.first_divergence.predicted == "the predicted trace ended"
+    assert short.first_divergence.step == 2 and short.first_divergence.predicted == "end of trace"
+    assert short.first_divergence.text == "step 2: predicted end of trace vs executed line at line 3 in f"
     longer = compare_traces([*TRUTH, _frame("line", 9)], TRUTH)
-    assert longer.frame_accuracy == 1.0 and not longer.exact and longer.first_divergence.executed == "the real run ended"
+    assert longer.frame_accuracy == 1.0 and not longer.exact and longer.first_divergence.executed == "end of trace"
     # Return frames carry no locals in CWM: a prediction without them still matches.
     assert compare_traces([*TRUTH[:3], _frame("return", 3, {"junk": "1"}, value="3")], TRUTH).exact
 

@@ -41,6 +41,8 @@ class Divergence:
                      f"executed {d['executed'] if d['executed'] is not None else '(absent)'}"
                      for n, d in self.names.items()]
             return f"step {self.step}: locals " + "; ".join(parts)
+        if self.what == "length":
+            return f"step {self.step}: predicted {self.predicted} vs executed {self.executed}"
         return f"step {self.step}: {self.what}: predicted {self.predicted!r} vs executed {self.executed!r}"
 
     def to_json(self) -> dict[str, Any]:
@@ -82,8 +84,8 @@ def _first_divergence(pv: list[CwmView], tv: list[CwmView]) -> Divergence | None
         return None
     step = min(len(pv), len(tv))
     if len(pv) < len(tv):
-        return Divergence(step, "length", "the predicted trace ended", _describe(tv[step]))
-    return Divergence(step, "length", _describe(pv[step]), "the real run ended")
+        return Divergence(step, "length", "end of trace", _describe(tv[step]))
+    return Divergence(step, "length", _describe(pv[step]), "end of trace")
 
 
 def _what_differs(step: int, a: CwmView, b: CwmView) -> Divergence:
