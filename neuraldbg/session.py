@@ -89,7 +89,7 @@ class Session:
         self._queue: asyncio.PriorityQueue[tuple[int, int, TraceKey]] | None = None
         self._seq = itertools.count()
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="neuraldbg-work")
-        self._model_lock = threading.Lock()  # one generation at a time per process: one model worker
+        self.model_lock = threading.Lock()  # one generation at a time per process: one model worker
         self._workers: list[asyncio.Task[None]] = []
         self._n_workers = workers
         self._mhash: dict[str, str] = {}
@@ -289,6 +289,7 @@ class Session:
             if entry is None or entry.started or entry.done.is_set():
                 continue
             entry.started = True
+            self._notify(entry)  # listeners learn that it started (progress, status)
             try:
                 await self._run(entry)
             except Exception as exc:  # the server never dies for one trace
@@ -321,7 +322,7 @@ class Session:
                                        cancel=entry.cancel)
             sim = Simulation(engine, function=fn.qualname, call=entry.key.call, max_frames=settings.max_frames)
             sim.listeners.append(on_frame)
-            lock = self._model_lock if engine.predicted else None
+            lock = self.model_lock if engine.predicted else None
             if lock is not None:
                 lock.acquire()
             try:

@@ -18,6 +18,7 @@ from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams, JsonRpcRequ
 from pytest_lsp import ClientServerConfig, LanguageClient
 
 from lsp_fixtures import (
+    close,
     EXAMPLES,
     SERVER_COMMAND,
     code_block_lines,
@@ -208,9 +209,8 @@ async def test_position_encodings(editor: str, tmp_path: Path):
         hover = await client.text_document_hover_async(types.HoverParams(
             text_document=_doc(uri), position=types.Position(line=6, character=12)))
         assert "res: 'é😀ab'" in code_block_lines(hover_text(hover)), hover_text(hover)
-        await client.shutdown_session()
     finally:
-        await client.stop()
+        await close(client)
 
 
 async def test_program_crash_and_timeout_then_next_request_works(tmp_path: Path):
@@ -232,9 +232,8 @@ async def test_program_crash_and_timeout_then_next_request_works(tmp_path: Path)
         assert halt.range.start.line == 11 and halt.message.startswith("may not halt:") and "(for spin(1))" in halt.message
         for status in client.statuses:
             validate(status, "status.json")
-        await client.shutdown_session()
     finally:
-        await client.stop()
+        await close(client)
 
 
 async def test_unreachable_model_server_then_recovery(tmp_path: Path):
@@ -263,9 +262,8 @@ async def test_unreachable_model_server_then_recovery(tmp_path: Path):
         text = await _hover_at(client, uri, position(STRAWBERRY, 13, "count"))
         assert "count: 0 → 1 → 2 → 3" in code_block_lines(text), text
         await wait_until(lambda: client.statuses[-1]["state"] == "ready")
-        await client.shutdown_session()
     finally:
-        await client.stop()
+        await close(client)
 
 
 async def test_bad_requests_get_empty_results_or_errors(vscode: LanguageClient):
@@ -416,11 +414,12 @@ async def test_tcp_and_websocket_transports(transport: str, tmp_path: Path):
         text = await _hover_at(client, uri, position(STRAWBERRY, 13, "count"))
         assert "count: 0 → 1 → 2 → 3" in code_block_lines(text)
         await client.shutdown_session()
+        assert await asyncio.wait_for(proc.wait(), timeout=20) == 0
     finally:
-        await client.stop()
         if proc.returncode is None:
             proc.terminate()
-        await asyncio.wait_for(proc.wait(), timeout=20)
+            await asyncio.wait_for(proc.wait(), timeout=20)
+        await asyncio.wait_for(client.stop(), timeout=20)
 
 
 async def test_malformed_params_get_invalid_params(tmp_path: Path):

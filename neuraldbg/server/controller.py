@@ -116,6 +116,7 @@ class Controller:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._adapter_port: int | None = None
+        self._adapter_stop: Any = None
         self._shut = False
         # large documents being indexed off the loop, and the edits that arrived meanwhile
         self.opening: dict[str, asyncio.Future[Document]] = {}
@@ -507,6 +508,7 @@ class Controller:
             if entry.trace.status == "error" and entry.trace.error not in ("cancelled", "document closed"):
                 if not (entry.trace.error or "").startswith("running code is not allowed"):
                     self.status.error = f"{key.function}: {entry.trace.error}"
+                    self.status.send_now()  # never lost behind the rate limit
             elif entry.trace.status in ("complete", "truncated"):
                 self.status.error = None
             self._queue_publish(key.uri)
@@ -976,29 +978,26 @@ class Controller:
         if start is None:
             raise JsonRpcException("debug adapter not available", code=-32001)
         try:
-            port = await asyncio.get_running_loop().run_in_executor(None, lambda: start(session=self.session,
-                                                                                        registry=self.registry))
+            port, stop = await asyncio.get_running_loop().run_in_executor(
+                None, lambda: start("127.0.0.1", 0, session=self.session, registry=self.registry))
         except Exception as exc:
             raise JsonRpcException(f"debug adapter not available: {exc}", code=-32001) from None
-        self._adapter_port = int(port)
+        self._adapter_port, self._adapter_stop = int(port), stop
         return {"port": self._adapter_port}
 
     def _stop_adapter_fn(self) -> Any:
-        try:
-            import neuraldbg.dap as dap
-        except Exception:
-            return None
-        return getattr(dap, "stop_in_process", None) if self._adapter_port is not None else None
+        return self._adapter_stop
 
 
 def _adapter_start_fn() -> Any:
-    """The DAP helper's in-process entry point, if it exists yet:
-    ``neuraldbg.dap.start_in_process(session=..., registry=...) -> port``."""
+    """The debug adapter's in-process TCP server:
+    ``neuraldbg.dap.start_tcp_server(host, port, session=..., registry=...) -> (port, stop)``."""
     try:
         import neuraldbg.dap as dap
-    except Exception:
+    except Exception:  # the adapter is optional for the language server
+        log.exception("the debug adapter cannot be imported")
         return None
-    return getattr(dap, "start_in_process", None)
+    return getattr(dap, "start_tcp_server", None)
 
 
 def _first_uri(args: list[Any]) -> Any:

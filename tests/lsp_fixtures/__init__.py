@@ -231,3 +231,23 @@ class RawConnection:
                     return msg
 
         return await asyncio.wait_for(wait(), timeout)
+
+
+async def close(client: LanguageClient) -> None:
+    """Shut the server down (politely if possible, else terminate it) and
+    stop the client: pygls's stop() alone waits forever for a server that
+    was not told to exit, which turns a failed assertion into a hang."""
+    server = getattr(client, "_server", None)
+    if server is not None and server.returncode is None:
+        try:
+            if client.capabilities is not None and client.error is None:
+                await asyncio.wait_for(client.shutdown_session(), 15)
+        except Exception:
+            pass
+        if server.returncode is None:
+            server.terminate()
+            try:
+                await asyncio.wait_for(server.wait(), 10)
+            except asyncio.TimeoutError:
+                server.kill()
+    await asyncio.wait_for(client.stop(), 20)
