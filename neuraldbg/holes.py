@@ -24,6 +24,7 @@ execution is allowed and an input exists, is checked by a real run
 from __future__ import annotations
 
 import ast
+import contextlib
 import doctest
 import itertools
 import logging
@@ -32,7 +33,7 @@ import textwrap
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from neuraldbg.backends.base import CancelToken, Sampling
 from neuraldbg.server.values import exception_text
@@ -452,6 +453,7 @@ class ChatFiller:
     sampling: Sampling = field(default_factory=lambda: Sampling(temperature=0.0, max_tokens=1024))
     reasoning: bool = True
     checker: RunChecker | None = None
+    lock: Any = None  # held while generating: one generation at a time per model
     name: str = "model"
 
     def fill(self, request: FillRequest, cancel: CancelToken | None = None) -> FillResult:
@@ -459,10 +461,11 @@ class ChatFiller:
 
         ids = chat_prompt_ids(self.tok, fill_question(request), reasoning=self.reasoning)
         out: list[int] = []
-        for tok_id in self.backend.generate(ids, stop_ids=(EOT, EOM_ID, EOT_ID), sampling=self.sampling, cancel=cancel):
-            if tok_id in (EOT, EOM_ID, EOT_ID):
-                break
-            out.append(tok_id)
+        with self.lock if self.lock is not None else contextlib.nullcontext():
+            for tok_id in self.backend.generate(ids, stop_ids=(EOT, EOM_ID, EOT_ID), sampling=self.sampling, cancel=cancel):
+                if tok_id in (EOT, EOM_ID, EOT_ID):
+                    break
+                out.append(tok_id)
         text = self.tok.decode(out)
         texts = parse_answer(text, len(request.holes), reasoning=self.reasoning)
         problem = validate_texts(request, texts)

@@ -253,7 +253,8 @@ class Session:
             return entry
         key = self.key_for(uri, qualname, call, settings)
         effective = self.settings_for(uri, qualname, settings)
-        trace = Trace(function=qualname, call=call, backend=effective.backend, status="streaming")
+        trace = Trace(function=qualname, call=call, backend=effective.backend, status="streaming",
+                      predicted=effective.backend != "exec")
         entry = TraceEntry(key=key, deps=self._deps_now(uri, {qualname}), trace=trace, priority=priority,
                            settings=effective)
         self.entries[key] = entry
@@ -320,6 +321,7 @@ class Session:
         def work() -> Trace:
             engine = self.engines.make(settings, source=source, index=index, function=fn, call=entry.key.call, path=path,
                                        cancel=entry.cancel)
+            entry.trace.model, entry.trace.predicted = engine.model, engine.predicted  # for views of the streaming trace
             sim = Simulation(engine, function=fn.qualname, call=entry.key.call, max_frames=settings.max_frames)
             sim.listeners.append(on_frame)
             lock = self.model_lock if engine.predicted else None

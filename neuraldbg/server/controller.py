@@ -219,6 +219,8 @@ class Controller:
 
     async def initialized(self) -> None:
         self._loop = asyncio.get_running_loop()
+        if self.settings.backend in ("local", "remote"):
+            self.status.loading = f"loading {self._model_name() or self.settings.backend}"
         self.status.send_now()
         if self.client.configuration:
             await self.reload_configuration()

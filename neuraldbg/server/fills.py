@@ -49,6 +49,7 @@ def make_runner(settings: Settings) -> Runner:
 class FillService:
     session: Session
     path_of: Callable[[str], str]  # uri -> file path
+    chat_tokens: int = 256  # generation budget of a chat-mode fill (no reasoning: an editor waits for it)
     _pool: concurrent.futures.ThreadPoolExecutor = field(
         default_factory=lambda: concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="neuraldbg-fill"))
     _futures: dict[tuple, asyncio.Future[FillResult]] = field(default_factory=dict)
@@ -73,8 +74,8 @@ class FillService:
         if entry is not None and entry.trace.predicted and entry.trace.frames:
             out.append(TraceFiller(entry.trace, checker=checker))
         backend, tok = self.session.engines.backend(s)
-        out.append(ChatFiller(backend, tok, sampling=Sampling(temperature=s.temperature, seed=s.seed, max_tokens=1024),
-                              checker=checker))
+        out.append(ChatFiller(backend, tok, sampling=Sampling(temperature=s.temperature, seed=s.seed, max_tokens=self.chat_tokens),
+                              checker=checker, reasoning=False, lock=getattr(self.session, "_model_lock", None)))
         return out
 
     def _work(self, uri: str, request: FillRequest, cancel: CancelToken) -> FillResult:

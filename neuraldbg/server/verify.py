@@ -19,7 +19,9 @@ def _describe(trace: Trace, step: int) -> str:
     f = trace.frames[step]
     if f.event in ("return", "exception"):
         return f"{f.event} {short(f.value or 'None')} at line {f.line}"
-    return f"{f.event} at line {f.line}"
+    if f.event == "call":
+        return f"a call of {f.function} (line {f.line})"
+    return f"line {f.line}"
 
 
 def first_divergence(predicted: Trace, executed: Trace) -> Divergence | None:
