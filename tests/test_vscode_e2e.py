@@ -140,6 +140,13 @@ def test_debug_session_breakpoint_variables_and_stepping(e2e_run: E2ERun) -> Non
         _assert_screenshot(e2e_run, shot)
 
 
+def test_show_trace_opens_trace_json(e2e_run: E2ERun) -> None:
+    result = e2e_run.check("show-trace")
+    assert '"function": "count_letter"' in result["traceHead"], result["traceHead"]
+    assert "trace" in result["tabTitle"] and "json" in result["tabTitle"], result["tabTitle"]
+    _assert_screenshot(e2e_run, "09-show-trace")
+
+
 def test_missing_neuraldbg_names_the_fix_and_recovers(e2e_run: E2ERun) -> None:
     result = e2e_run.check("install-hint")
     assert "neuraldbg: not installed" in result["status"]
@@ -151,4 +158,4 @@ def test_missing_neuraldbg_names_the_fix_and_recovers(e2e_run: E2ERun) -> None:
 def test_run_exit_status_matches_checks(e2e_run: E2ERun) -> None:
     all_ok = all(check["ok"] for check in e2e_run.results["checks"].values())
     assert e2e_run.returncode == (0 if all_ok else 1), e2e_run.describe()
-    assert set(e2e_run.results["checks"]) == {"hover", "inlay", "fill", "debug", "install-hint"}
+    assert set(e2e_run.results["checks"]) == {"hover", "inlay", "fill", "debug", "show-trace", "install-hint"}

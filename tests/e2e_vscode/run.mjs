@@ -11,6 +11,7 @@
 //   fill    the "Fill hole" code action in hole.py replaces `??`
 //   debug   a neuraldbg debug session stops at a breakpoint, shows the locals,
 //           and Step Over / Step Back move the current line and restore the state
+//   show-trace  "neuraldbg: Show Trace" opens the `neuraldbg/trace` JSON beside the source
 //   install-hint  with neuraldbg.pythonPath on a Python without neuraldbg, the
 //           status bar says "not installed" and a message names the fix; putting
 //           the setting back restarts the server
@@ -19,7 +20,7 @@
 //   NEURALDBG_E2E_CACHE       install.sh's cache (default <repo>/.artifacts/e2e-cache)
 //   NEURALDBG_E2E_PYTHON      interpreter with neuraldbg (default <repo>/.venv/bin/python)
 //   NEURALDBG_E2E_ARTIFACTS   where screenshots and logs go (default <repo>/.artifacts/e2e-vscode/<time>)
-//   NEURALDBG_E2E_CHECKS      comma-separated subset of hover,inlay,fill,debug,install-hint (default: all)
+//   NEURALDBG_E2E_CHECKS      comma-separated subset of hover,inlay,fill,debug,show-trace,install-hint (default: all)
 //   NEURALDBG_E2E_SERVER_COMMAND  JSON array: neuraldbg.serverCommand (to try the harness on another server)
 //   NEURALDBG_E2E_READY       status-bar text that means ready (default "neuraldbg: ready")
 //
@@ -38,7 +39,7 @@ const CACHE = path.resolve(process.env.NEURALDBG_E2E_CACHE || path.join(REPO, '.
 const PYTHON = process.env.NEURALDBG_E2E_PYTHON || path.join(REPO, '.venv', 'bin', 'python');
 const STAMP = new Date().toISOString().replace(/[:.]/g, '-');
 const ARTIFACTS = path.resolve(process.env.NEURALDBG_E2E_ARTIFACTS || path.join(REPO, '.artifacts', 'e2e-vscode', STAMP));
-const ALL_CHECKS = ['hover', 'inlay', 'fill', 'debug', 'install-hint'];
+const ALL_CHECKS = ['hover', 'inlay', 'fill', 'debug', 'show-trace', 'install-hint'];
 const CHECKS = (process.env.NEURALDBG_E2E_CHECKS || ALL_CHECKS.join(',')).split(',').map((c) => c.trim()).filter(Boolean);
 const READY_TEXT = process.env.NEURALDBG_E2E_READY || 'neuraldbg: ready';
 const SERVER_COMMAND = process.env.NEURALDBG_E2E_SERVER_COMMAND ? JSON.parse(process.env.NEURALDBG_E2E_SERVER_COMMAND) : [];
@@ -271,15 +272,24 @@ class Workbench {
     return this.page.$$eval('.statusbar-item', (items) => items.map((item) => item.innerText.trim()).filter(Boolean));
   }
 
+  /** Runs a command from the palette, clicking the row whose title is exactly `label`. */
   async runCommand(label) {
+    await this.page.keyboard.press('Escape');
     await this.page.keyboard.press('F1');
     const input = this.page.locator('.quick-input-widget input');
     await input.waitFor({ state: 'visible', timeout: 10000 });
     await input.fill(`>${label}`);
-    await until(`command "${label}" in the palette`, () =>
-      this.page.$$eval('.quick-input-list .monaco-list-row', (rows, label) => rows.some((r) => r.innerText.includes(label)), label),
+    const index = await until(`command "${label}" in the palette`, () =>
+      this.page.$$eval(
+        '.quick-input-list .monaco-list-row',
+        (rows, label) => {
+          const i = rows.findIndex((r) => r.innerText.split('\n')[0].trim() === label);
+          return i >= 0 ? i + 1 : 0; // 1-based so that a match is truthy
+        },
+        label,
+      ),
     );
-    await this.page.keyboard.press('Enter');
+    await this.page.locator('.quick-input-list .monaco-list-row').nth(index - 1).click();
   }
 
   async openFile(name, expectedText) {
@@ -623,6 +633,26 @@ async function checkDebug(wb, details) {
   await wb.page.keyboard.press('Shift+F5');
 }
 
+async function checkShowTrace(wb, details) {
+  await wb.page.mouse.move(5, 5);
+  await wb.openFile(STRAWBERRY.file, STRAWBERRY.functionLine);
+  await wb.goToLine(STRAWBERRY.breakpointLine);
+  await wb.runCommand('neuraldbg: Show Trace');
+  // A read-only JSON editor beside the source: the `neuraldbg/trace` result.
+  const text = await until('the trace document', async () => {
+    const editors = await wb.page.$$eval('.editor-instance .monaco-editor .view-lines', (els) =>
+      els.map((el) => el.innerText.replace(/\u00a0/g, ' ')),
+    );
+    return editors.find((t) => t.includes('"frames"') && t.includes('"function"')) ?? null;
+  }, { timeoutMs: 30000 });
+  details.traceHead = text.split('\n').slice(0, 8).join('\n');
+  details.tabTitle = await wb.page.$$eval('.tab.active', (tabs) => tabs.map((t) => t.innerText.trim()).join(' | '));
+  if (!/count_letter/.test(text)) throw new CheckFailed(`the trace document does not name count_letter: ${details.traceHead}`);
+  log(`trace document (${details.tabTitle}): ${JSON.stringify(details.traceHead)}`);
+  await wb.screenshot('09-show-trace');
+  await wb.runCommand('View: Close Editor');
+}
+
 /** Writes the User and Machine settings of the running code-server (VS Code reloads them on change). */
 function writeSettings(scratch, settings) {
   for (const scope of ['User', 'Machine']) {
@@ -665,6 +695,7 @@ const CHECK_FUNCTIONS = {
   inlay: checkInlayHints,
   fill: checkFillHole,
   debug: checkDebug,
+  'show-trace': checkShowTrace,
   'install-hint': checkInstallHint,
 };
 

@@ -78,7 +78,40 @@ async function forward(connection: ServerConnection, command: string, args: unkn
     }
     throw new Error(`this neuraldbg server does not offer the command ${command}`);
   }
-  return client.sendRequest(ExecuteCommandRequest.type, { command, arguments: commandArgs });
+  const result: unknown = await client.sendRequest(ExecuteCommandRequest.type, { command, arguments: commandArgs });
+  void presentResult(result);
+  return result;
+}
+
+/** Tells the user what a forwarded command did: a verdict ({ok, message}) or a trace summary. */
+async function presentResult(result: unknown): Promise<void> {
+  if (!result || typeof result !== 'object') {
+    return;
+  }
+  const data = result as { ok?: unknown; message?: unknown; frames?: unknown; function?: unknown; call?: unknown; status?: unknown; error?: unknown };
+  if (typeof data.message === 'string') {
+    const show = data.ok === false ? vscode.window.showWarningMessage : vscode.window.showInformationMessage;
+    await show(`neuraldbg: ${data.message}`);
+    return;
+  }
+  if (Array.isArray(data.frames)) {
+    const call = typeof data.call === 'string' && data.call ? data.call : String(data.function ?? 'function');
+    const problem = typeof data.error === 'string' && data.error ? `: ${data.error}` : '';
+    const choice = await vscode.window.showInformationMessage(
+      `neuraldbg: ${call}: ${data.frames.length} frames (${String(data.status ?? 'done')}${problem})`,
+      'Show Trace',
+    );
+    if (choice === 'Show Trace' && typeof data.function === 'string') {
+      const editor = vscode.window.activeTextEditor;
+      if (editor) {
+        await vscode.commands.executeCommand('neuraldbg.showTrace', {
+          uri: editor.document.uri.toString(),
+          function: data.function,
+          call: typeof data.call === 'string' ? data.call : undefined,
+        });
+      }
+    }
+  }
 }
 
 /** Without a server command, "Fill holes" applies the server's "Fill all holes" code action. */
