@@ -971,6 +971,10 @@ class Controller:
     async def cmd_set_entry(self, args: list[Any]) -> dict[str, Any]:
         await self._ready_any(_first_uri(args))
         uri, function, call = self._command_args(args)
+        if call is None:
+            # the lens carries no call: the client is expected to ask the user for one
+            self._target(uri, function)
+            return {"ok": False, "call": "", "error": "no call given: pass the call to use as third argument, e.g. f(1, 2)"}
         return self.set_entry(uri, function, call)
 
     async def debug_adapter(self, params: Any) -> dict[str, Any]:
