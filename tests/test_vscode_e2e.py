@@ -28,7 +28,7 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 INSTALL_TIMEOUT_S = 1800
 RUN_TIMEOUT_S = 900
 
-pytestmark = pytest.mark.timeout(INSTALL_TIMEOUT_S + RUN_TIMEOUT_S + 120)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(INSTALL_TIMEOUT_S + RUN_TIMEOUT_S + 120)]
 
 
 @dataclass(frozen=True)
