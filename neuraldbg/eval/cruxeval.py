@@ -95,7 +95,7 @@ class SampleResult:
     first_divergence: dict[str, Any] | None
     frames_predicted: int
     frames_truth: int
-    seconds: float
+    seconds: float  # wall time of the sample: the real run (unless given), the prediction, the scoring
     error: str | None  # the harness could not score it, or the prediction did not finish
     backend: str = ""
     model: str | None = None
