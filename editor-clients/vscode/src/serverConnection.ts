@@ -95,7 +95,9 @@ export class ServerConnection implements vscode.Disposable {
 
   private async doStart(): Promise<LanguageClient | undefined> {
     const launch = readLaunchSettings();
-    const cwd = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath ?? os.homedir();
+    // An untrusted folder is not even the working directory of the server.
+    const folder = vscode.workspace.workspaceFolders?.[0]?.uri;
+    const cwd = folder?.scheme === 'file' && vscode.workspace.isTrusted ? folder.fsPath : os.homedir();
     this.status.showLocal('loading~spin', 'starting', 'Starting the neuraldbg language server');
     if (launch.serverCommand.length === 0) {
       const check = await checkImport(launch.pythonPath, cwd);

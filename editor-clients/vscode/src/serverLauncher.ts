@@ -12,22 +12,27 @@ export interface LaunchPlan {
 }
 
 /**
- * `cwd` is explicit (and the same for the import check) because `python -m`
- * puts the working folder on sys.path: a check run elsewhere could pass while
- * the server fails, or the other way round.
+ * `python -m` would put the working folder first on sys.path, so a workspace
+ * holding a `neuraldbg/` folder could run its own code in place of the
+ * server, trusted or not: PYTHONSAFEPATH=1 (Python 3.11+) turns that off for
+ * the import check and the server alike, so both see the same neuraldbg.
  */
+export function serverEnv(): NodeJS.ProcessEnv {
+  return { ...process.env, PYTHONSAFEPATH: '1' };
+}
+
 export function planLaunch(settings: LaunchSettings, cwd: string): LaunchPlan {
   // TransportKind.stdio makes the client append `--stdio` to the arguments.
   if (settings.serverCommand.length > 0) {
     const [command, ...args] = settings.serverCommand;
     return {
-      executable: { command, args, transport: TransportKind.stdio, options: { cwd } },
+      executable: { command, args, transport: TransportKind.stdio, options: { cwd, env: serverEnv() } },
       display: [...settings.serverCommand, '--stdio'].join(' '),
     };
   }
   const args = ['-m', 'neuraldbg', 'serve'];
   return {
-    executable: { command: settings.pythonPath, args, transport: TransportKind.stdio, options: { cwd } },
+    executable: { command: settings.pythonPath, args, transport: TransportKind.stdio, options: { cwd, env: serverEnv() } },
     display: [settings.pythonPath, ...args, '--stdio'].join(' '),
   };
 }
@@ -41,7 +46,7 @@ export interface ImportCheck {
 /** Runs `<pythonPath> -c "import neuraldbg"`. */
 export function checkImport(pythonPath: string, cwd: string, timeoutMs = 30000): Promise<ImportCheck> {
   return new Promise((resolve) => {
-    execFile(pythonPath, ['-c', 'import neuraldbg'], { cwd, timeout: timeoutMs }, (error, _stdout, stderr) => {
+    execFile(pythonPath, ['-c', 'import neuraldbg'], { cwd, env: serverEnv(), timeout: timeoutMs }, (error, _stdout, stderr) => {
       if (!error) {
         resolve({ ok: true, detail: '' });
         return;
