@@ -525,7 +525,7 @@ class Controller:
         if not self.client.inlay_refresh:
             return
         if self._inlay_refresh is None:
-            self._inlay_refresh = Throttle(INLAY_REFRESH_S, self._send_inlay_refresh)
+            self._inlay_refresh = Throttle(INLAY_REFRESH_S, self._send_inlay_refresh, min_delay=0.05)
         self._inlay_refresh()
 
     def _send_inlay_refresh(self) -> None:

@@ -10,8 +10,14 @@ from collections.abc import Callable
 
 
 class Throttle:
-    def __init__(self, interval: float, action: Callable[[], None]) -> None:
+    """``min_delay`` > 0 coalesces a burst: the first call of a burst waits
+    that long instead of firing at once (frames of a finished run arrive
+    together; one refresh after the burst is worth more than one at its
+    start)."""
+
+    def __init__(self, interval: float, action: Callable[[], None], min_delay: float = 0.0) -> None:
         self.interval = interval
+        self.min_delay = min_delay
         self.action = action
         self._last = -1e9
         self._pending: asyncio.TimerHandle | None = None
@@ -21,7 +27,7 @@ class Throttle:
         the end of the interval."""
         if self._pending is not None:
             return
-        wait = self._last + self.interval - time.monotonic()
+        wait = max(self._last + self.interval - time.monotonic(), self.min_delay)
         if wait <= 0:
             self._fire()
         else:
