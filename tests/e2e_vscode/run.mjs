@@ -659,6 +659,17 @@ async function checkShowTrace(wb, details) {
   await wb.runCommand('View: Close Editor');
 }
 
+/** The start of the extension's output channel ("neuraldbg"): the command line and the server's first stderr lines. */
+function extensionLogTail(scratch, lines = 12) {
+  const logs = path.join(scratch.dirs.userData, 'logs');
+  const found = fs.existsSync(logs)
+    ? fs.readdirSync(logs, { recursive: true }).map(String).filter((f) => f.endsWith(path.join('neuraldbg.neuraldbg', 'neuraldbg.log')))
+    : [];
+  if (!found.length) return '(no neuraldbg.log yet)';
+  const text = fs.readFileSync(path.join(logs, found.sort().pop()), 'utf8');
+  return text.trimEnd().split('\n').slice(0, lines).join('\n');
+}
+
 /** Writes the User and Machine settings of the running code-server (VS Code reloads them on change). */
 function writeSettings(scratch, settings) {
   for (const scope of ['User', 'Machine']) {
@@ -769,7 +780,7 @@ async function main() {
     ).catch(async (error) => {
       await wb.screenshot('01-not-ready');
       const texts = await wb.statusBarTexts();
-      throw new Error(`${error.message}; status bar: ${JSON.stringify(texts)}`);
+      throw new Error(`${error.message}; status bar: ${JSON.stringify(texts)}\n--- neuraldbg output channel (start) ---\n${extensionLogTail(scratch)}`);
     });
     results.ready = ready;
     log(`server ready after ${((Date.now() - started) / 1000).toFixed(1)} s: "${ready}"`);
