@@ -32,7 +32,7 @@ def document(k: int, lines: int) -> str:
     i = 0
     while len(out) < lines - 8:
         out += [f"def f{k}_{i}(xs, n={i}):", "    total = 0", "    for x in xs:",
-                f"        if x > n:", "            total += x * 2", "    return total", "", ""]
+                "        if x > n:", "            total += x * 2", "    return total", "", ""]
         i += 1
     out += ["" for _ in range(lines - len(out))]
     return "\n".join(out[:lines]) + "\n"

@@ -29,7 +29,7 @@ from neuraldbg.holes import (
 )
 from neuraldbg.server.fills import make_runner
 from neuraldbg.source.index import index_text
-from neuraldbg.trace.cwm_tokens import BOS, END_HEADER, EOT, EOT_ID, START_HEADER
+from neuraldbg.trace.cwm_tokens import BOS, END_HEADER, EOT_ID, START_HEADER
 from neuraldbg.trace.frames import Frame, Trace
 from neuraldbg.trace.tokenizer import TextTokenizer
 

@@ -24,21 +24,26 @@ def run_server(transport: Transport = "stdio", host: str = DEFAULT_HOST, port: i
 
     # pygls logs every message body at INFO: keep it quiet unless debugging
     logging.getLogger("pygls").setLevel(max(logging.WARNING, logging.getLogger().level))
-    server = create_server()
-    if transport == "stdio":
-        server.start_io()
-    elif transport == "tcp":
-        server.start_tcp(host, port)
-    elif transport == "ws":
-        try:
-            import websockets  # noqa: F401
-        except ImportError:
-            print("neuraldbg: error: --ws needs the 'websockets' package (pip install 'pygls[ws]')", file=sys.stderr)
-            return 2
-        server.start_ws(host, port)
-    else:
+    if transport not in ("stdio", "tcp", "ws"):
         print(f"neuraldbg: error: unknown transport {transport!r} (use stdio, tcp or ws)", file=sys.stderr)
         return 2
+    if transport == "ws":
+        import importlib.util
+
+        if importlib.util.find_spec("websockets") is None:  # pygls would only log it and exit
+            print("neuraldbg: error: --ws needs the 'websockets' package (pip install 'pygls[ws]')", file=sys.stderr)
+            return 2
+    server = create_server()
+    try:
+        if transport == "stdio":
+            server.start_io()
+        elif transport == "tcp":
+            server.start_tcp(host, port)
+        else:
+            server.start_ws(host, port)
+    except OSError as exc:  # e.g. the port is taken
+        print(f"neuraldbg: error: cannot serve on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -64,7 +64,7 @@ class NeuralDbgProtocol(LanguageServerProtocol):
     def structure_message(self, data: dict[str, Any]) -> Any:
         try:
             return super().structure_message(data)
-        except JsonRpcException as exc:
+        except JsonRpcException:
             if isinstance(data, dict) and "id" in data and "method" in data:
                 method = str(data.get("method"))
                 return BadRequest(data["id"], method, JsonRpcInvalidParams(f"invalid params for {method}"))
