@@ -4,12 +4,15 @@ Runs the same simulated debug session (step in / over / out / back, an edit)
 twice through ModelEngine + LocalBackend: once with the backend's KV cache
 (each step prefills only its new tokens) and once re-sending and re-encoding
 the whole prefix at every step, as the release's demo does (the cache is
-dropped before every request). Prints the tokens prefilled by each, their
+dropped before every request). On the tiny model a prefill is nearly free,
+so the wall times differ little; on CWM-32B the prefilled tokens are what
+the GPU spends its time on. Prints the tokens prefilled by each, their
 ratio, and the wall time of each.
 
     python benchmarks/bench_kv_reuse.py [--steps 50]
 """
 
+# bench: timeout 1200
 from __future__ import annotations
 
 import argparse
@@ -48,10 +51,11 @@ class NoReuse:
 def session(backend, steps: int) -> tuple[float, int, int, int]:
     index = index_text(SOURCE)
     fn = index.function("fib_list")
-    engine = ModelEngine(backend, backend.tokenizer if hasattr(backend, "tokenizer") else backend.inner.tokenizer,
+    engine = ModelEngine(backend, getattr(backend, "inner", backend).tokenizer,
                          source=SOURCE, function=fn, functions=index.functions, call="fib_list(4)",
-                         sampling=Sampling(temperature=0.0), backend_kind="local", frame_token_cap=48)
+                         sampling=Sampling(temperature=0.0), backend_kind="local", frame_token_cap=24)
     sim = Simulation(engine, function="fib_list", call="fib_list(4)", max_frames=10_000)
+    getattr(backend, "inner", backend).contexts.clear()  # each session starts cold
     before = (backend.stats.prompt_tokens, backend.stats.prefilled_tokens, backend.stats.generated_tokens)
     t0 = time.perf_counter()
     sim.start()
@@ -73,9 +77,15 @@ def main() -> None:
     folder = build_tiny_cwm(cache)
     reuse = LocalBackend.load(folder)
     plain = NoReuse(LocalBackend.load(folder))
-    w1, sent1, pre1, gen1 = session(reuse, args.steps)
-    w2, sent2, pre2, gen2 = session(plain, args.steps)
-    print(f"{args.steps}-step debug session on the tiny CWM (examples/recursion.py::fib_list, greedy)")
+    session(reuse, 5)  # warm up torch before timing anything
+    # Alternate the two ways and keep each one's best wall time: the machine may be busy.
+    runs1, runs2 = [], []
+    for _ in range(2):
+        runs1.append(session(reuse, args.steps))
+        runs2.append(session(plain, args.steps))
+    w1, sent1, pre1, gen1 = min(runs1)
+    w2, sent2, pre2, gen2 = min(runs2)
+    print(f"{args.steps}-step debug session on the tiny CWM (examples/recursion.py::fib_list, greedy, best of 2)")
     print(f"{'':28}{'prompt tokens':>15}{'prefilled':>12}{'generated':>11}{'wall s':>9}")
     print(f"{'with KV reuse':28}{sent1:>15,}{pre1:>12,}{gen1:>11,}{w1:>9.2f}")
     print(f"{'re-send whole prefix (demo)':28}{sent2:>15,}{pre2:>12,}{gen2:>11,}{w2:>9.2f}")

@@ -49,6 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--call", help="the call to debug (default: the file's entry points; model backends may imagine one)")
     _add_backend_args(d)
 
+    from neuraldbg.server.__main__ import add_serve_args
+
+    sv = sub.add_parser("serve", help="the language server (LSP over stdio by default, or --tcp / --ws)")
+    add_serve_args(sv)
+
     dr = sub.add_parser("doctor", help="the GPUs this host has, and how a model profile would be placed on them")
     dr.add_argument("--profile", help="a profile name or TOML path (default: every local profile)")
     dr.add_argument("--gpus", help='plan for another host, e.g. "2x80" or "1x24" (GiB per GPU; default: detect)')
@@ -175,6 +180,12 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return 0 if all(p.fits for p in plans) else 1
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from neuraldbg.server import run_server
+
+    return run_server(args.transport, args.host, args.port)
+
+
 def cmd_dap(args: argparse.Namespace) -> int:
     from neuraldbg.dap import run_stdio, start_tcp_server
 
@@ -191,7 +202,7 @@ def cmd_dap(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"dap": cmd_dap, "doctor": cmd_doctor, "trace": cmd_trace, "debug": cmd_debug, "model-server": cmd_model_server}
+COMMANDS = {"serve": cmd_serve, "dap": cmd_dap, "doctor": cmd_doctor, "trace": cmd_trace, "debug": cmd_debug, "model-server": cmd_model_server}
 COMMANDS["eval"] = cmd_eval
 
 

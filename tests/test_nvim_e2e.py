@@ -31,7 +31,7 @@ def nvim_results(tmp_path_factory: pytest.TempPathFactory) -> dict:
     (work / ".neuraldbg-root").write_text("")
     out = work / "results.json"
     env = dict(os.environ, NEURALDBG_REPO=str(REPO), NEURALDBG_WORKDIR=str(work), NEURALDBG_OUT=str(out),
-               NEURALDBG_SERVER_CMD=json.dumps([sys.executable, "-m", "neuraldbg.server"]),
+               NEURALDBG_SERVER_CMD=json.dumps([sys.executable, "-m", "neuraldbg", "serve"]),
                XDG_STATE_HOME=str(work / "state"), XDG_DATA_HOME=str(work / "data"), XDG_CONFIG_HOME=str(work / "config"))
     proc = subprocess.run([str(NVIM), "--headless", "--clean", "-l", str(SCRIPT)], env=env, cwd=work,
                           capture_output=True, text=True, timeout=200)

@@ -16,7 +16,7 @@ from pytest_lsp.client import register_lsp_features
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
-SERVER_COMMAND = [sys.executable, "-m", "neuraldbg.server"]
+SERVER_COMMAND = [sys.executable, "-m", "neuraldbg", "serve"]
 
 
 def _converter():

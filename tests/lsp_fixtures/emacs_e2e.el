@@ -44,7 +44,7 @@ again while the server answers tracing…"
 
 (condition-case err
     (progn
-      (setq neuraldbg-server-command (list (getenv "NEURALDBG_PYTHON") "-m" "neuraldbg.server"))
+      (setq neuraldbg-server-command (list (getenv "NEURALDBG_PYTHON") "-m" "neuraldbg" "serve"))
       (setq neuraldbg-settings '(:backend "exec" :allowExecution t :debounceMs 50))
       (neuraldbg-setup)
       (find-file (expand-file-name "strawberry.py" (getenv "NEURALDBG_WORKDIR")))
