@@ -125,6 +125,12 @@ def main() -> int:
     for name, values in rows:
         med = statistics.median(values)
         print(f"{name:<52} {med:>10.2f} {percentile(values, 99):>10.2f} {full_med / med:>9.1f}x")
+    # The run_all.py convention: FIGURE <name> | <value> | <unit>
+    for key, values in (("full", full), ("edit_splice", splice), ("edit_reparse", reparse)):
+        print(f"FIGURE index.{key}_p50 | {statistics.median(values):.2f} | ms ({len(lines)} lines, {n_functions} functions)")
+        print(f"FIGURE index.{key}_p99 | {percentile(values, 99):.2f} | ms")
+    for key, values in (("edit_splice", splice), ("edit_reparse", reparse)):
+        print(f"FIGURE index.{key}_speedup | {full_med / statistics.median(values):.1f} | x faster than a full index")
     return 0
 
 
