@@ -293,7 +293,10 @@ class Controller:
     def _load_progress(self, progress: Any) -> None:
         self.status.loading = progress.message
         self.status.load_fraction = progress.fraction
-        self.status.changed()
+        if progress.fraction is not None and progress.fraction >= 1.0:
+            self.status.send_now()  # "loaded" must not be coalesced into the "ready" that follows
+        else:
+            self.status.changed()
         self.bars.start("load", "neuraldbg: loading model", progress.message)
         pct = int(progress.fraction * 100) if progress.fraction is not None else None
         self.bars.report("load", progress.message, pct)
