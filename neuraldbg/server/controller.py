@@ -608,19 +608,26 @@ class Controller:
                 return name, start, end
         return None
 
-    async def hover(self, params: types.HoverParams) -> types.Hover | None:
-        uri = params.text_document.uri
+    async def _at_position(self, uri: str, position: types.Position) -> tuple[Document, int, int] | None:
+        """The up-to-date document and (line, code-point column) of a request's
+        position; None for an unknown document or a line out of range."""
         await self.ready(uri)
         doc = self.doc(uri)
         if doc is None:
             return None
         self.flush(uri)
-        line0 = params.position.line
-        lines = doc.lines
-        if not 0 <= line0 < len(lines):
+        line0 = position.line
+        if not 0 <= line0 < len(doc.lines):
             return None
-        text = lines[line0]
-        col = column_to_index(text, params.position.character, self.encoding)  # type: ignore[arg-type]
+        return doc, line0, column_to_index(doc.lines[line0], position.character, self.encoding)  # type: ignore[arg-type]
+
+    async def hover(self, params: types.HoverParams) -> types.Hover | None:
+        uri = params.text_document.uri
+        where = await self._at_position(uri, params.position)
+        if where is None:
+            return None
+        doc, line0, col = where
+        text = doc.lines[line0]
         index = doc.index
         line = line0 + 1
         fn = index.function_at(line)
@@ -801,15 +808,10 @@ class Controller:
 
     async def inline_completion(self, params: types.InlineCompletionParams) -> types.InlineCompletionList | None:
         uri = params.text_document.uri
-        await self.ready(uri)
-        doc = self.doc(uri)
-        if doc is None:
+        where = await self._at_position(uri, params.position)
+        if where is None:
             return None
-        self.flush(uri)
-        line0 = params.position.line
-        if not 0 <= line0 < len(doc.lines):
-            return None
-        col = column_to_index(doc.lines[line0], params.position.character, self.encoding)  # type: ignore[arg-type]
+        doc, line0, col = where
         index = doc.index
         hole = next((h for h in index.holes if h.span.start_line == line0 and h.span.start_col <= col <= h.span.end_col), None)
         if hole is None or hole.function is None:
