@@ -107,24 +107,11 @@ def cmd_trace(args: argparse.Namespace) -> int:
 
 
 def cmd_debug(args: argparse.Namespace) -> int:
-    from neuraldbg.backends.base import BackendError
     from neuraldbg.debug_cli import run_debugger
-    from neuraldbg.engines.factory import EngineFactory
-    from neuraldbg.predict import settings_from_args
-    from neuraldbg.simulation import Simulation, SimulationError
+    from neuraldbg.predict import cli_simulation
 
-    settings = settings_from_args(args)
-    target = resolve(*split_spec(args.target), args.call, allow_imagined=settings.backend in ("local", "remote"))
-    factory = EngineFactory(require_permission=False)
-    try:
-        engine = factory.make(settings, source=target.source, index=target.index, function=target.function,
-                              call=target.call, path=target.path)
-        sim = Simulation(engine, function=target.function.qualname, call=target.call, max_frames=settings.max_frames)
+    with cli_simulation(args) as (_target, sim):
         return run_debugger(sim)
-    except (BackendError, SimulationError) as exc:
-        raise CliError(str(exc)) from None
-    finally:
-        factory.close()
 
 
 def cmd_model_server(args: argparse.Namespace) -> int:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from neuraldbg.config import Settings
+from neuraldbg.simulation import Simulation
 from neuraldbg.target import Target, resolve, split_spec
 from neuraldbg.trace.frames import Trace
 
@@ -24,11 +27,14 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     )
 
 
-def predict_for_cli(args: argparse.Namespace) -> tuple[Target, Trace]:
+@contextmanager
+def cli_simulation(args: argparse.Namespace) -> Iterator[tuple[Target, Simulation]]:
+    """The target and a Simulation on the chosen backend for ``trace`` and
+    ``debug``; backend and simulation errors become one-line CLI errors."""
     from neuraldbg.backends.base import BackendError
     from neuraldbg.cli import CliError
     from neuraldbg.engines.factory import EngineFactory
-    from neuraldbg.simulation import Simulation, SimulationError
+    from neuraldbg.simulation import SimulationError
 
     settings = settings_from_args(args)
     target = resolve(*split_spec(args.target), args.call, allow_imagined=settings.backend in ("local", "remote"))
@@ -36,13 +42,17 @@ def predict_for_cli(args: argparse.Namespace) -> tuple[Target, Trace]:
     try:
         engine = factory.make(settings, source=target.source, index=target.index, function=target.function,
                               call=target.call, path=target.path)
-        sim = Simulation(engine, function=target.function.qualname, call=target.call or "<imagined>",
-                         max_frames=settings.max_frames)
-        trace = sim.run_to_end()
+        yield target, Simulation(engine, function=target.function.qualname, call=target.call or "<imagined>",
+                                 max_frames=settings.max_frames)
     except (BackendError, SimulationError) as exc:
         raise CliError(str(exc)) from None
     finally:
         factory.close()
+
+
+def predict_for_cli(args: argparse.Namespace) -> tuple[Target, Trace]:
+    with cli_simulation(args) as (target, sim):
+        trace = sim.run_to_end()
     if not target.call and trace.frames:
         first = trace.frames[0]
         trace.call = f"{target.function.name}(" + ", ".join(f"{k}={v}" for k, v in first.locals.items()) + ")"
