@@ -36,6 +36,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 RESULTS = HERE / "RESULTS.md"
+README = ROOT / "README.md"
+README_START = "<!-- bench-table:start -->"
+README_END = "<!-- bench-table:end -->"
 FIGURE = re.compile(r"^FIGURE\s+(\S+)\s*\|\s*(.*?)\s*\|\s*(.*?)\s*$")
 MARKER = re.compile(r"^#\s*bench:\s*(\S+)\s*(.*?)\s*$")
 HEADER_LINES = 60  # markers are looked for in this many first lines
@@ -203,11 +206,23 @@ def table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
+def update_readme(body: str) -> bool:
+    """Put the latest machine description and table between the README's
+    markers, so that the README always shows the last full run."""
+    text = README.read_text(encoding="utf-8")
+    start, end = text.find(README_START), text.find(README_END)
+    if start < 0 or end < start:
+        return False
+    README.write_text(text[: start + len(README_START)] + "\n" + body + "\n" + text[end:], encoding="utf-8")
+    return True
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description="run every benchmark and print one table of figures")
     parser.add_argument("--only", nargs="+", help="run only these scripts (names without .py)")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds per script (a script may set its own)")
-    parser.add_argument("--no-write", action="store_true", help=f"do not write {RESULTS.relative_to(ROOT)}")
+    parser.add_argument("--no-write", action="store_true",
+                        help=f"do not write {RESULTS.relative_to(ROOT)} or the table in {README.relative_to(ROOT)}")
     args = parser.parse_args()
     scripts = discover(args.timeout, args.only)
     about = machine()  # before the runs: the load average says how busy the machine was
@@ -227,14 +242,17 @@ def main() -> int:
     print(text)
     if not args.no_write:
         total = time.perf_counter() - started
+        body = "\n".join(about) + f"\n- total wall time: {total:.0f} s\n\n" + text
         RESULTS.write_text(
             "# Benchmark results\n\n"
             "Written by `python benchmarks/run_all.py` (`make bench`); each figure is a `FIGURE` line\n"
             "printed by the script in the command column, run from the repository root.\n\n"
-            + "\n".join(about) + f"\n- total wall time: {total:.0f} s\n\n" + text + "\n",
+            + body + "\n",
             encoding="utf-8",
         )
         print(f"run_all: wrote {RESULTS.relative_to(ROOT)}", file=sys.stderr)
+        if not args.only and update_readme(body):  # a partial run does not replace the README's table
+            print(f"run_all: updated the table in {README.relative_to(ROOT)}", file=sys.stderr)
     failed = [r for r in rows if r.figure.startswith("(failed") or r.figure.startswith("(timed out")]
     return 1 if failed else 0
 

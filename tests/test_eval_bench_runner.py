@@ -66,3 +66,14 @@ def test_one_markdown_table(run_all) -> None:
     assert len(lines) == 4 and all(ln.startswith("|") and ln.endswith("|") for ln in lines)
     assert "1\\|2" in lines[2]  # a pipe inside a cell is escaped
     assert any(ln.startswith("- CPU: ") for ln in run_all.machine())
+
+
+def test_readme_table_is_replaced_between_markers(run_all, tmp_path, monkeypatch) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{run_all.README_START}\nold table\n{run_all.README_END}\noutro\n")
+    monkeypatch.setattr(run_all, "README", readme)
+    assert run_all.update_readme("| new | table |")
+    assert readme.read_text() == f"intro\n{run_all.README_START}\n| new | table |\n{run_all.README_END}\noutro\n"
+    readme.write_text("no markers here\n")
+    assert not run_all.update_readme("| new | table |")
+    assert readme.read_text() == "no markers here\n"
