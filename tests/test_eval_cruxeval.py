@@ -15,7 +15,7 @@ from neuraldbg.cli import main as cli_main
 from neuraldbg.eval.cruxeval import CruxSample, SampleResult, evaluate_sample, load_cruxeval, run_cruxeval
 from neuraldbg.eval.errors import EvalError
 from neuraldbg.eval.outputs import outputs_match
-from neuraldbg.eval.predictors import ExecPredictor, Program, ReplayPredictor
+from neuraldbg.eval.predictors import ExecPredictor, ReplayPredictor
 from neuraldbg.eval.results import read_results
 from neuraldbg.eval.trace_compare import compare_traces
 from neuraldbg.trace.frames import Frame, Trace
