@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -25,23 +26,42 @@ TINY_SLIDING_WINDOW = 24
 TINY_NUM_LAYERS = 4
 
 
-def tiny_cwm_config() -> "object":
+@dataclass(frozen=True)
+class RandomCwmSize:
+    """The shape of a random CWM. The default is the tiny test model; benchmarks
+    use larger ones so that a prefill costs something on a CPU."""
+
+    hidden_size: int = 64
+    intermediate_size: int = 128
+    num_hidden_layers: int = TINY_NUM_LAYERS
+    num_attention_heads: int = 4
+    num_key_value_heads: int = 2
+    head_dim: int = 16
+
+
+TINY = RandomCwmSize()
+# ~60M parameters besides the 2 x 33M of embeddings: prefill is no longer free on a CPU.
+SMALL = RandomCwmSize(hidden_size=256, intermediate_size=1024, num_hidden_layers=8, num_attention_heads=4,
+                      num_key_value_heads=2, head_dim=64)
+
+
+def tiny_cwm_config(size: RandomCwmSize = TINY) -> "object":
     """The ``CwmConfig`` of the tiny model (returned as a transformers config)."""
     from transformers import CwmConfig
 
     return CwmConfig(
         vocab_size=128256,
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=TINY_NUM_LAYERS,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        head_dim=16,
+        hidden_size=size.hidden_size,
+        intermediate_size=size.intermediate_size,
+        num_hidden_layers=size.num_hidden_layers,
+        num_attention_heads=size.num_attention_heads,
+        num_key_value_heads=size.num_key_value_heads,
+        head_dim=size.head_dim,
         max_position_embeddings=4096,
         sliding_window=TINY_SLIDING_WINDOW,
         # As the release: a global layer every four, the rest sliding.
         layer_types=[
-            "full_attention" if i % 4 == 0 else "sliding_attention" for i in range(TINY_NUM_LAYERS)
+            "full_attention" if i % 4 == 0 else "sliding_attention" for i in range(size.num_hidden_layers)
         ],
         rope_parameters={
             "rope_theta": 1_000_000.0,
@@ -58,18 +78,23 @@ def tiny_cwm_config() -> "object":
     )
 
 
-def is_tiny_cwm(out_dir: Path) -> bool:
+def _marker(size: RandomCwmSize) -> dict:
+    return {"version": TINY_CWM_VERSION, "size": asdict(size)}
+
+
+def is_tiny_cwm(out_dir: Path, size: RandomCwmSize = TINY) -> bool:
     """True when ``out_dir`` holds a complete tiny CWM of the current version."""
     marker = out_dir / _MARKER
     if not marker.is_file():
         return False
     try:
-        return json.loads(marker.read_text()).get("version") == TINY_CWM_VERSION
+        data = json.loads(marker.read_text())
     except (OSError, ValueError):
         return False
+    return {k: data.get(k) for k in ("version", "size")} == _marker(size)
 
 
-def build_tiny_cwm(out_dir: Path, seed: int = 0) -> Path:
+def build_tiny_cwm(out_dir: Path, seed: int = 0, size: RandomCwmSize = TINY) -> Path:
     """Build (or reuse) a tiny random CWM checkpoint with its tokenizer in ``out_dir``.
 
     Returns ``out_dir``. A folder that already holds one (same version) is
@@ -77,7 +102,7 @@ def build_tiny_cwm(out_dir: Path, seed: int = 0) -> Path:
     build is redone.
     """
     out_dir = Path(out_dir)
-    if is_tiny_cwm(out_dir):
+    if is_tiny_cwm(out_dir, size):
         return out_dir
 
     import torch
@@ -87,7 +112,7 @@ def build_tiny_cwm(out_dir: Path, seed: int = 0) -> Path:
 
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
-    config = tiny_cwm_config()
+    config = tiny_cwm_config(size)
     model = CwmForCausalLM(config)
     # Random init at std 0.02 gives nearly flat logits; a larger scale makes
     # greedy decoding decisive, so that cached and uncached runs cannot
@@ -101,6 +126,6 @@ def build_tiny_cwm(out_dir: Path, seed: int = 0) -> Path:
     # progress is exercised.
     model.save_pretrained(out_dir, max_shard_size="20MB")
     build_tiny_tokenizer(out_dir)
-    (out_dir / _MARKER).write_text(json.dumps({"version": TINY_CWM_VERSION, "seed": seed}))
+    (out_dir / _MARKER).write_text(json.dumps({**_marker(size), "seed": seed}))
     log.info("built tiny CWM in %s", out_dir)
     return out_dir
