@@ -116,29 +116,29 @@ def create_server() -> NeuralDbgServer:
     @server.feature(types.TEXT_DOCUMENT_CODE_ACTION,
                     types.CodeActionOptions(code_action_kinds=[types.CodeActionKind.QuickFix], resolve_provider=False))
     async def code_action(params: types.CodeActionParams) -> list[types.CodeAction]:
-        return await c.code_actions(params)
+        return await c.holes.code_actions(params)
 
     @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
     async def inline_completion(params: types.InlineCompletionParams) -> types.InlineCompletionList | None:
-        return await c.inline_completion(params)
+        return await c.holes.inline_completion(params)
 
     @server.feature(TRACE_METHOD)
     async def trace(params: Any) -> dict[str, Any]:
-        return await c.trace_request(params)
+        return await c.requests.trace_request(params)
 
     @server.feature(SET_ENTRY_METHOD)
     async def set_entry(params: Any) -> dict[str, Any]:
-        return await c.set_entry_request(params)
+        return await c.requests.set_entry_request(params)
 
     @server.feature(DEBUG_ADAPTER_METHOD)
     async def debug_adapter(params: Any) -> dict[str, Any]:
-        return await c.debug_adapter(params)
+        return await c.requests.debug_adapter(params)
 
     async def simulate(ls: NeuralDbgServer, *args: Any) -> dict[str, Any]:
-        return await c.cmd_simulate(list(args))
+        return await c.requests.cmd_simulate(list(args))
 
     async def resample(ls: NeuralDbgServer, *args: Any) -> dict[str, Any]:
-        return await c.cmd_resample(list(args))
+        return await c.requests.cmd_resample(list(args))
 
     # the aliases are the ids the VS Code palette commands forward under
     for name in (CMD_SIMULATE, "neuraldbg.simulateFunction"):
@@ -148,10 +148,10 @@ def create_server() -> NeuralDbgServer:
 
     @server.command(CMD_VERIFY)
     async def verify(ls: NeuralDbgServer, *args: Any) -> dict[str, Any]:
-        return await c.cmd_verify(list(args))
+        return await c.requests.cmd_verify(list(args))
 
     @server.command(CMD_SET_ENTRY)
     async def set_entry_command(ls: NeuralDbgServer, *args: Any) -> dict[str, Any]:
-        return await c.cmd_set_entry(list(args))
+        return await c.requests.cmd_set_entry(list(args))
 
     return server

@@ -1,5 +1,6 @@
 """What the language server does, one method per LSP request or
-notification; app.py only registers these with pygls.
+notification; app.py only registers these with pygls. Hole actions live in
+hole_actions.py, custom requests and lens commands in requests.py.
 
 The controller owns a :class:`~neuraldbg.session.Session` (documents, trace
 cache, work queue) and turns its traces into LSP results. Every request
@@ -13,18 +14,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlparse
 
 from lsprotocol import types
 from pygls.capabilities import ServerCapabilitiesBuilder, get_capability
-from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 
 from neuraldbg.config import Settings
 from neuraldbg.debug_registry import DebugRegistry
 from neuraldbg.engines.factory import EngineFactory
-from neuraldbg.holes import FillError, FillResult
 from neuraldbg.server import diagnostics as diag
 from neuraldbg.server.fills import FillService
 from neuraldbg.server.hover import HoverQuery, hover_markdown, pending_markdown
@@ -32,10 +31,11 @@ from neuraldbg.server.inlay import inlay_items
 from neuraldbg.server.lenses import lenses_for
 from neuraldbg.server.notify import STATUS_METHOD, ProgressBars, StatusReporter
 from neuraldbg.server.throttle import Debouncer, Throttle
-from neuraldbg.server.verify import first_divergence
+from neuraldbg.server.hole_actions import HoleActions
+from neuraldbg.server.requests import NOT_ALLOWED, CustomRequests
 from neuraldbg.session import PRIORITY_FOCUS, PRIORITY_VISIBLE, InputError, Session, TraceEntry
 from neuraldbg.source.document import Document
-from neuraldbg.source.model import FunctionInfo, Hole, SourceIndex, Span
+from neuraldbg.source.model import FunctionInfo, SourceIndex, Span
 from neuraldbg.source.positions import column_to_index, index_to_column
 from neuraldbg.trace.frames import Trace
 
@@ -45,8 +45,6 @@ HOVER_BUDGET_S = 1.5  # how long a hover waits for a trace that is not there yet
 INLAY_REFRESH_S = 0.3  # at most one workspace/inlayHint/refresh per this interval
 LARGE_DOCUMENT = 256 * 1024  # characters: such a document is first indexed in a worker thread
 AUTO_TRACE_LIMIT = 32  # functions traced on open per document (more are traced when looked at)
-NOT_ALLOWED = ("running code is not allowed in this workspace: enable the setting neuraldbg.allowExecution "
-               "(trusted workspaces only) or use a model backend")
 
 _SEVERITY = {
     "error": types.DiagnosticSeverity.Error,
@@ -60,10 +58,6 @@ def uri_to_path(uri: str) -> str:
     if uri.startswith("file://"):
         return unquote(urlparse(uri).path)
     return uri
-
-
-def invalid(message: str) -> JsonRpcException:
-    return JsonRpcInvalidParams(message)
 
 
 @dataclass
@@ -105,6 +99,8 @@ class Controller:
         self.watched: dict[str, set[str]] = {}
         self.divergences: dict[str, dict[str, diag.Problem]] = {}
         self.fills = FillService(self.session, uri_to_path)
+        self.holes = HoleActions(self)
+        self.requests = CustomRequests(self)
         self.debounce = Debouncer(self._after_pause)
         self.status = StatusReporter(send=self._send_status, queue=lambda: self.session.queue_length,
                                      backend=lambda: self.session.settings.backend, model=self._model_name)
@@ -368,7 +364,7 @@ class Controller:
         self.watched.setdefault(uri, set())
         self.publish(uri)
         self.retrace(uri)
-        self.prefetch_fills(uri)
+        self.holes.prefetch_fills(uri)
 
     def did_change(self, params: types.DidChangeTextDocumentParams) -> None:
         uri = params.text_document.uri
@@ -410,7 +406,7 @@ class Controller:
         self.flush(uri)
         self.publish(uri)
         self.retrace(uri)
-        self.prefetch_fills(uri)
+        self.holes.prefetch_fills(uri)
         self.refresh_inlays()
         self.refresh_lenses()
 
@@ -741,290 +737,8 @@ class Controller:
                                                                 arguments=lens.arguments)))
         return out
 
-    # -- holes ------------------------------------------------------------------
-    def _holes_in(self, index: SourceIndex, first: int, last: int) -> list[Hole]:
-        return [h for h in index.holes if h.span.start_line <= last and h.span.end_line >= first]
-
-    def _fill_title(self, result: FillResult, single: bool, fn: FunctionInfo) -> str:
-        texts = ", ".join(result.texts)
-        head = f"Fill hole: {texts}" if single else f"Fill all holes in {fn.name}: {texts}"
-        how = {"search": "found by search", "model": "model", "model trace": "model trace"}.get(result.method, result.method)
-        if result.check is not None:
-            return f"{head} ({how}) {result.check.summary}"
-        return f"{head} ({how}, not checked: no real run)"
-
-    async def _fill_action(self, uri: str, doc: Document, fn: FunctionInfo, holes: tuple[Hole, ...],
-                           diagnostics: list[types.Diagnostic], single: bool) -> types.CodeAction | None:
-        try:
-            result = await self.fills.fill(uri, fn, holes)
-        except FillError as exc:
-            reason = f"cannot fill: {exc}"
-            if self.client.disabled_actions:
-                title = "Fill hole" if single else f"Fill all holes in {fn.name}"
-                return types.CodeAction(title=title, kind=types.CodeActionKind.QuickFix, diagnostics=diagnostics,
-                                        disabled=types.CodeActionDisabled(reason=reason))
-            self.log_to_client(reason, types.MessageType.Info)
-            return None
-        except Exception as exc:  # a backend failure must not fail the whole request
-            self.log_to_client(f"filling holes failed: {exc}", types.MessageType.Warning)
-            return None
-        if self.doc(uri) is not doc:
-            return None
-        edits = [types.TextEdit(range=self.to_range(doc, h.span), new_text=t) for h, t in zip(holes, result.texts)]
-        passed = result.check is None or result.check.passed
-        return types.CodeAction(title=self._fill_title(result, single, fn), kind=types.CodeActionKind.QuickFix,
-                                diagnostics=diagnostics, edit=types.WorkspaceEdit(changes={uri: edits}),
-                                is_preferred=passed and result.check is not None)
-
-    async def code_actions(self, params: types.CodeActionParams) -> list[types.CodeAction]:
-        uri = params.text_document.uri
-        await self.ready(uri)
-        doc = self.doc(uri)
-        if doc is None:
-            return []
-        if params.context.only and not any(str(k.value if hasattr(k, "value") else k).startswith("quickfix")
-                                           for k in params.context.only):
-            return []
-        self.flush(uri)
-        index = doc.index
-        holes = self._holes_in(index, params.range.start.line, params.range.end.line)
-        out: list[types.CodeAction] = []
-        done_fns: set[str] = set()
-        for hole in holes:
-            fn = index.function(hole.function) if hole.function else None
-            if fn is None:
-                continue
-            diags = [d for d in params.context.diagnostics if d.code == "hole" and d.range.start.line == hole.span.start_line]
-            action = await self._fill_action(uri, doc, fn, (hole,), diags, True)
-            if action is not None:
-                out.append(action)
-            siblings = tuple(h for h in index.holes if h.function == fn.qualname)
-            if len(siblings) > 1 and fn.qualname not in done_fns:
-                done_fns.add(fn.qualname)
-                action = await self._fill_action(uri, doc, fn, siblings, diags, False)
-                if action is not None:
-                    out.append(action)
-        return out
-
-    async def inline_completion(self, params: types.InlineCompletionParams) -> types.InlineCompletionList | None:
-        uri = params.text_document.uri
-        where = await self._at_position(uri, params.position)
-        if where is None:
-            return None
-        doc, line0, col = where
-        index = doc.index
-        hole = next((h for h in index.holes if h.span.start_line == line0 and h.span.start_col <= col <= h.span.end_col), None)
-        if hole is None or hole.function is None:
-            return types.InlineCompletionList(items=[])
-        fn = index.function(hole.function)
-        if fn is None:
-            return types.InlineCompletionList(items=[])
-        try:
-            result = await self.fills.fill(uri, fn, (hole,))
-        except FillError as exc:
-            self.log_to_client(f"cannot fill: {exc}", types.MessageType.Info)
-            return types.InlineCompletionList(items=[])
-        if self.doc(uri) is not doc:
-            return None
-        item = types.InlineCompletionItem(insert_text=result.texts[0], range=self.to_range(doc, hole.span),
-                                          filter_text="??")
-        return types.InlineCompletionList(items=[item])
-
-    def prefetch_fills(self, uri: str) -> None:
-        """Start filling single holes in the background (exec search)."""
-        doc = self.doc(uri)
-        s = self.settings
-        if doc is None or not (s.backend in ("exec", "replay") and s.allow_execution):
-            return
-        for hole in doc.index.holes[:8]:
-            fn = doc.index.function(hole.function) if hole.function else None
-            if fn is not None:
-                fut = self.fills.fill(uri, fn, (hole,))
-                fut.add_done_callback(lambda f: f.cancelled() or f.exception())
-
-    # -- commands and custom requests ---------------------------------------------------------
-    def _target(self, uri: Any, function: Any) -> tuple[str, FunctionInfo]:
-        if not isinstance(uri, str) or not isinstance(function, str):
-            raise invalid("expected arguments (uri: string, function: string)")
-        doc = self.doc(uri)
-        if doc is None:
-            raise invalid(f"unknown document {uri} (open it first)")
-        self.flush(uri)
-        fn = doc.index.function(function)
-        if fn is None:
-            raise invalid(f"no function {function!r} in {uri}")
-        return uri, fn
-
-    async def _full_trace(self, uri: str, fn: FunctionInfo, call: str | None, settings: Settings | None = None) -> Trace:
-        if call is not None and not call.strip():
-            call = None
-        if call is not None:
-            from neuraldbg.source.calls import CallError, parse_call
-
-            try:
-                call = parse_call(call, fn)
-            except CallError as exc:
-                raise invalid(str(exc)) from None
-        doc = self.doc(uri)
-        why = self.cannot_run(doc.index) if doc is not None else "document closed"
-        if settings is None and why is not None:
-            raise JsonRpcException(why, code=-32001)
-        try:
-            entry = self.session.cached(uri, fn.qualname, call, settings=settings)
-            if entry is not None and entry.done.is_set() and entry.trace.status == "error":
-                self.session.forget(entry.key)
-            entry = self.session.request(uri, fn.qualname, call=call, priority=PRIORITY_FOCUS, settings=settings)
-        except InputError as exc:
-            raise invalid(str(exc)) from None
-        self.watched.setdefault(uri, set()).add(fn.qualname)
-        await asyncio.shield(entry.done.wait())
-        return entry.trace
-
-    async def trace_request(self, params: Any) -> dict[str, Any]:
-        p = _params_dict(params)
-        await self._ready_any(p.get("uri"))
-        uri, fn = self._target(p.get("uri"), p.get("function"))
-        call = p.get("call")
-        if call is not None and not isinstance(call, str):
-            raise invalid("call must be a string")
-        trace = await self._full_trace(uri, fn, call)
-        return trace.to_json()
-
-    def set_entry(self, uri: Any, function: Any, call: Any) -> dict[str, Any]:
-        uri, fn = self._target(uri, function)
-        if call is None:
-            call = ""
-        if not isinstance(call, str):
-            raise invalid("call must be a string")
-        try:
-            normalized = self.session.set_entry(uri, fn.qualname, call)
-        except InputError as exc:
-            return {"ok": False, "call": "", "error": str(exc)}
-        self.divergences.get(uri, {}).pop(fn.qualname, None)
-        if self.can_trace():
-            self._request(uri, fn.qualname, PRIORITY_VISIBLE)
-        self.publish(uri)
-        self.refresh_inlays()
-        self.refresh_lenses()
-        return {"ok": True, "call": normalized}
-
-    async def set_entry_request(self, params: Any) -> dict[str, Any]:
-        p = _params_dict(params)
-        await self._ready_any(p.get("uri"))
-        return self.set_entry(p.get("uri"), p.get("function"), p.get("call"))
-
-    def _command_args(self, args: list[Any]) -> tuple[Any, Any, Any]:
-        """(uri, function, call) from ``[uri, function, call?]`` or one object
-        ``{uri, function?, call?, position?}``."""
-        if len(args) == 1 and isinstance(args[0], dict):
-            obj = args[0]
-            uri, function, call = obj.get("uri"), obj.get("function"), obj.get("call")
-            pos = obj.get("position")
-            if function is None and isinstance(uri, str) and isinstance(pos, dict):
-                doc = self.doc(uri)
-                line = pos.get("line")
-                if doc is not None and isinstance(line, int):
-                    self.flush(uri)
-                    fn = doc.index.function_at(line + 1)
-                    function = fn.qualname if fn is not None else None
-            return uri, function, call
-        uri, function, call = (list(args) + [None, None, None])[:3]
-        return uri, function, call
-
-    async def cmd_simulate(self, args: list[Any]) -> dict[str, Any]:
-        await self._ready_any(_first_uri(args))
-        uri, function, call = self._command_args(args)
-        uri, fn = self._target(uri, function)
-        trace = await self._full_trace(uri, fn, call if isinstance(call, str) else None)
-        self.refresh_inlays()
-        return trace.to_json()
-
-    async def cmd_resample(self, args: list[Any]) -> dict[str, Any]:
-        await self._ready_any(_first_uri(args))
-        uri, function, _call = self._command_args(args)
-        uri, fn = self._target(uri, function)
-        self.session.resample(uri, fn.qualname)
-        trace = await self._full_trace(uri, fn, None)
-        self.refresh_inlays()
-        self.refresh_lenses()
-        return trace.to_json()
-
-    async def cmd_verify(self, args: list[Any]) -> dict[str, Any]:
-        await self._ready_any(_first_uri(args))
-        uri, function, call = self._command_args(args)
-        uri, fn = self._target(uri, function)
-        s = self.settings
-        if not s.allow_execution:
-            raise JsonRpcException(NOT_ALLOWED, code=-32001)
-        predicted = await self._full_trace(uri, fn, call if isinstance(call, str) else None)
-        executed = await self._full_trace(uri, fn, predicted.call, settings=replace(s, backend="exec"))
-        doc = self.doc(uri)
-        found = first_divergence(predicted, executed)
-        per_fn = self.divergences.setdefault(uri, {})
-        if found is None:
-            per_fn.pop(fn.qualname, None)
-            message = f"{fn.name}: the prediction matches the real run ({len(executed.frames)} frames)"
-            result: dict[str, Any] = {"ok": True, "message": message}
-        else:
-            line = found.line if doc is not None and 0 < found.line <= len(doc.lines) else fn.def_line
-            span = diag.line_span(doc.lines if doc is not None else [], line)
-            per_fn[fn.qualname] = diag.Problem(span, f"{found.message} (for {predicted.call})", "warning", "divergence")
-            result = {"ok": False, "message": found.message, "step": found.step, "line": found.line}
-        self.publish(uri)
-        return result
-
-    async def cmd_set_entry(self, args: list[Any]) -> dict[str, Any]:
-        await self._ready_any(_first_uri(args))
-        uri, function, call = self._command_args(args)
-        if call is None:
-            # the lens carries no call: the client is expected to ask the user for one
-            self._target(uri, function)
-            return {"ok": False, "call": "", "error": "no call given: pass the call to use as third argument, e.g. f(1, 2)"}
-        return self.set_entry(uri, function, call)
-
-    async def debug_adapter(self, params: Any) -> dict[str, Any]:
-        if self._adapter_port is not None:
-            return {"port": self._adapter_port}
-        start = _adapter_start_fn()
-        if start is None:
-            raise JsonRpcException("debug adapter not available", code=-32001)
-        try:
-            port, stop = await asyncio.get_running_loop().run_in_executor(
-                None, lambda: start("127.0.0.1", 0, session=self.session, registry=self.registry))
-        except Exception as exc:
-            raise JsonRpcException(f"debug adapter not available: {exc}", code=-32001) from None
-        self._adapter_port, self._adapter_stop = int(port), stop
-        return {"port": self._adapter_port}
-
     def _stop_adapter_fn(self) -> Any:
         return self._adapter_stop
-
-
-def _adapter_start_fn() -> Any:
-    """The debug adapter's in-process TCP server:
-    ``neuraldbg.dap.start_tcp_server(host, port, session=..., registry=...) -> (port, stop)``."""
-    try:
-        import neuraldbg.dap as dap
-    except Exception:  # the adapter is optional for the language server
-        log.exception("the debug adapter cannot be imported")
-        return None
-    return getattr(dap, "start_tcp_server", None)
-
-
-def _first_uri(args: list[Any]) -> Any:
-    if len(args) == 1 and isinstance(args[0], dict):
-        return args[0].get("uri")
-    return args[0] if args else None
-
-
-def _params_dict(params: Any) -> dict[str, Any]:
-    if params is None:
-        return {}
-    if isinstance(params, dict):
-        return params
-    if hasattr(params, "_asdict"):
-        return dict(params._asdict())
-    raise invalid("params must be an object")
 
 
 def _tooltip(trace: Trace, origin: str) -> str:
