@@ -214,3 +214,23 @@ def test_chat_filler_on_a_tiny_cwm_model(tiny_cwm_dir):
     else:  # a random model that happens to write a valid expression: it must parse
         assert validate_texts(request, result.texts) is None
     assert backend.stats.generated_tokens > 0
+
+
+def test_model_fills_hold_the_sessions_model_lock(tiny_cwm_dir):
+    """A chat fill and the session's traces share one model: the fill must take
+    the same lock as trace generation (one generation at a time)."""
+    from neuraldbg.engines.factory import EngineFactory
+    from neuraldbg.server.fills import FillService
+    from neuraldbg.session import Session
+
+    session = Session(Settings(backend="local", profile=str(tiny_cwm_dir)), engines=EngineFactory())
+    uri = "file:///work/hole.py"
+    doc = session.open(uri, HOLE.read_text())
+    service = FillService(session, lambda u: "/work/hole.py")
+    try:
+        fillers = service.fillers(uri, doc.index.function("running_max"))
+        chat = [f for f in fillers if isinstance(f, ChatFiller)]
+        assert chat and chat[0].lock is session.model_lock
+    finally:
+        service.shutdown()
+        session.engines.close()

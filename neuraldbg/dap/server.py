@@ -32,7 +32,7 @@ def run_stdio() -> int:
 def _model_lock(session: Any) -> threading.Lock | None:
     # One generation at a time per process: the language server's own
     # background traces and the debugger share the model.
-    lock = getattr(session, "model_lock", None) or getattr(session, "_model_lock", None)
+    lock = getattr(session, "model_lock", None)
     return lock if lock is not None and hasattr(lock, "acquire") else None
 
 

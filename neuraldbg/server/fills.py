@@ -75,7 +75,7 @@ class FillService:
             out.append(TraceFiller(entry.trace, checker=checker))
         backend, tok = self.session.engines.backend(s)
         out.append(ChatFiller(backend, tok, sampling=Sampling(temperature=s.temperature, seed=s.seed, max_tokens=self.chat_tokens),
-                              checker=checker, reasoning=False, lock=getattr(self.session, "_model_lock", None)))
+                              checker=checker, reasoning=False, lock=self.session.model_lock))
         return out
 
     def _work(self, uri: str, request: FillRequest, cancel: CancelToken) -> FillResult:
