@@ -1,4 +1,4 @@
-"""Command line: ``neuraldbg trace|debug|serve|dap|model-server|doctor|eval``.
+"""Command line: ``neuraldbg trace|debug|fill|serve|dap|model-server|doctor|eval``.
 
 Errors from bad input are printed as one line on stderr with a non-zero exit
 status, never as a traceback.
@@ -72,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     from neuraldbg.eval.command import add_eval_parser
 
     add_eval_parser(sub, _add_backend_args)
+    from neuraldbg.fill_cli import add_fill_parser
+
+    add_fill_parser(sub, _add_backend_args)
     return parser
 
 
@@ -191,6 +194,15 @@ def cmd_dap(args: argparse.Namespace) -> int:
 
 COMMANDS = {"serve": cmd_serve, "dap": cmd_dap, "doctor": cmd_doctor, "trace": cmd_trace, "debug": cmd_debug, "model-server": cmd_model_server}
 COMMANDS["eval"] = cmd_eval
+
+
+def cmd_fill(args: argparse.Namespace) -> int:
+    from neuraldbg.fill_cli import cmd_fill as run
+
+    return run(args)
+
+
+COMMANDS["fill"] = cmd_fill
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -262,6 +262,29 @@ class RunChecker:
         return verdict
 
 
+def tracer_runner(timeout_seconds: float, max_frames: int) -> Runner:
+    """A :data:`Runner` on the sandboxed tracer (checks cap a run at 5 s)."""
+
+    def run(source: str, call: str, qualname: str, path: str) -> Trace:
+        from neuraldbg.tracer import Limits, run_trace
+
+        limits = Limits(wall_seconds=min(timeout_seconds, 5.0), max_frames=max_frames)
+        return run_trace(source, call, function=qualname, path=path or "<string>", limits=limits)
+
+    return run
+
+
+def fill_title(result: FillResult, single: bool, fn: FunctionInfo) -> str:
+    """"Fill hole: x (found by search) ✓ passes f(1) == 2": what a fill is,
+    where it came from and how its check went (code actions and the CLI)."""
+    texts = ", ".join(result.texts)
+    head = f"Fill hole: {texts}" if single else f"Fill all holes in {fn.name}: {texts}"
+    how = {"search": "found by search", "model": "model", "model trace": "model trace"}.get(result.method, result.method)
+    if result.check is not None:
+        return f"{head} ({how}) {result.check.summary}"
+    return f"{head} ({how}, not checked: no real run)"
+
+
 # -- search filler -----------------------------------------------------------
 
 def _function_ast(source: str, fn: FunctionInfo) -> tuple[ast.AST, int] | None:

@@ -22,10 +22,10 @@ from neuraldbg.holes import (
     Runner,
     SearchFiller,
     TraceFiller,
+    tracer_runner,
 )
 from neuraldbg.session import Session
 from neuraldbg.source.model import FunctionInfo, Hole
-from neuraldbg.trace.frames import Trace
 
 log = logging.getLogger(__name__)
 
@@ -36,13 +36,7 @@ NEEDS_EXECUTION = (
 
 
 def make_runner(settings: Settings) -> Runner:
-    def run(source: str, call: str, qualname: str, path: str) -> Trace:
-        from neuraldbg.tracer import Limits, run_trace
-
-        limits = Limits(wall_seconds=min(settings.timeout_seconds, 5.0), max_frames=settings.max_frames)
-        return run_trace(source, call, function=qualname, path=path or "<string>", limits=limits)
-
-    return run
+    return tracer_runner(settings.timeout_seconds, settings.max_frames)
 
 
 @dataclass

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from lsprotocol import types
 
-from neuraldbg.holes import FillError, FillResult
+from neuraldbg.holes import FillError, fill_title
 from neuraldbg.source.document import Document
 from neuraldbg.source.model import FunctionInfo, Hole, SourceIndex
 
@@ -22,14 +22,6 @@ class HoleActions:
 
     def _holes_in(self, index: SourceIndex, first: int, last: int) -> list[Hole]:
         return [h for h in index.holes if h.span.start_line <= last and h.span.end_line >= first]
-
-    def _fill_title(self, result: FillResult, single: bool, fn: FunctionInfo) -> str:
-        texts = ", ".join(result.texts)
-        head = f"Fill hole: {texts}" if single else f"Fill all holes in {fn.name}: {texts}"
-        how = {"search": "found by search", "model": "model", "model trace": "model trace"}.get(result.method, result.method)
-        if result.check is not None:
-            return f"{head} ({how}) {result.check.summary}"
-        return f"{head} ({how}, not checked: no real run)"
 
     async def _fill_action(self, uri: str, doc: Document, fn: FunctionInfo, holes: tuple[Hole, ...],
                            diagnostics: list[types.Diagnostic], single: bool) -> types.CodeAction | None:
@@ -50,7 +42,7 @@ class HoleActions:
             return None
         edits = [types.TextEdit(range=self.c.to_range(doc, h.span), new_text=t) for h, t in zip(holes, result.texts)]
         passed = result.check is None or result.check.passed
-        return types.CodeAction(title=self._fill_title(result, single, fn), kind=types.CodeActionKind.QuickFix,
+        return types.CodeAction(title=fill_title(result, single, fn), kind=types.CodeActionKind.QuickFix,
                                 diagnostics=diagnostics, edit=types.WorkspaceEdit(changes={uri: edits}),
                                 is_preferred=passed and result.check is not None)
 
