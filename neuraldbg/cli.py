@@ -192,17 +192,14 @@ def cmd_dap(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"serve": cmd_serve, "dap": cmd_dap, "doctor": cmd_doctor, "trace": cmd_trace, "debug": cmd_debug, "model-server": cmd_model_server}
-COMMANDS["eval"] = cmd_eval
-
-
 def cmd_fill(args: argparse.Namespace) -> int:
     from neuraldbg.fill_cli import cmd_fill as run
 
     return run(args)
 
 
-COMMANDS["fill"] = cmd_fill
+COMMANDS = {"serve": cmd_serve, "dap": cmd_dap, "fill": cmd_fill, "doctor": cmd_doctor, "trace": cmd_trace, "debug": cmd_debug, "model-server": cmd_model_server}
+COMMANDS["eval"] = cmd_eval
 
 
 def main(argv: Sequence[str] | None = None) -> int:

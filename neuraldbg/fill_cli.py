@@ -16,16 +16,17 @@ import difflib
 import sys
 from pathlib import Path
 
+from neuraldbg.engines.factory import EngineFactory
 from neuraldbg.holes import (
     ChatFiller,
     Filler,
     FillError,
     FillRequest,
-    FillResult,
     RunChecker,
     SearchFiller,
     apply_fills,
     fill_title,
+    first_fill,
     tracer_runner,
 )
 from neuraldbg.target import resolve, split_spec
@@ -39,20 +40,18 @@ def add_fill_parser(sub: argparse._SubParsersAction, add_backend_args) -> None: 
     add_backend_args(f)
 
 
-def _fillers(args: argparse.Namespace) -> tuple[list[Filler], object]:
-    """The fillers for the chosen backend, and what to close afterwards."""
+def _fillers(args: argparse.Namespace, factory: EngineFactory) -> list[Filler]:
+    """The fillers for the chosen backend (a model backend is loaded through ``factory``)."""
     from neuraldbg.backends.base import Sampling
-    from neuraldbg.engines.factory import EngineFactory
     from neuraldbg.predict import settings_from_args
 
     settings = settings_from_args(args)
     runner = tracer_runner(settings.timeout_seconds, settings.max_frames)
     if settings.backend in ("exec", "replay"):
-        return [SearchFiller(runner)], None
-    factory = EngineFactory(require_permission=False)
+        return [SearchFiller(runner)]
     backend, tok = factory.backend(settings)
     sampling = Sampling(temperature=settings.temperature, seed=settings.seed, max_tokens=args.max_tokens)
-    return [ChatFiller(backend, tok, sampling=sampling, reasoning=True, checker=RunChecker(runner))], factory
+    return [ChatFiller(backend, tok, sampling=sampling, reasoning=True, checker=RunChecker(runner))]
 
 
 def cmd_fill(args: argparse.Namespace) -> int:
@@ -66,25 +65,16 @@ def cmd_fill(args: argparse.Namespace) -> int:
     if not holes:
         raise CliError(f"{path}: {fn.qualname} has no ?? hole to fill")
     request = FillRequest(source=target.source, index=target.index, function=fn, holes=holes, path=path)
-    closer = None
+    factory = EngineFactory(require_permission=False)
     try:
-        fillers, closer = _fillers(args)
-        errors: list[str] = []
-        result: FillResult | None = None
-        for filler in fillers:
-            try:
-                result = filler.fill(request)
-                break
-            except FillError as exc:
-                errors.append(str(exc))
+        result = first_fill(_fillers(args, factory), request)
+    except FillError as exc:
+        print(f"neuraldbg: no fill for {fn.qualname}: {exc}", file=sys.stderr)
+        return 1
     except BackendError as exc:
         raise CliError(str(exc)) from None
     finally:
-        if closer is not None:
-            closer.close()  # type: ignore[attr-defined]
-    if result is None:
-        print(f"neuraldbg: no fill for {fn.qualname}: {'; '.join(errors)}", file=sys.stderr)
-        return 1
+        factory.close()
     filled = apply_fills(target.source, holes, result.texts)
     print(fill_title(result, len(holes) == 1, fn))
     sys.stdout.writelines(difflib.unified_diff(target.source.splitlines(keepends=True), filled.splitlines(keepends=True),

@@ -262,6 +262,18 @@ class RunChecker:
         return verdict
 
 
+def first_fill(fillers: Sequence[Filler], request: FillRequest, cancel: CancelToken | None = None) -> FillResult:
+    """The first filler's result that is not a FillError; else one FillError
+    with every filler's reason."""
+    errors: list[str] = []
+    for filler in fillers:
+        try:
+            return filler.fill(request, cancel)
+        except FillError as exc:
+            errors.append(str(exc))
+    raise FillError("; ".join(errors) or "no filler available")
+
+
 def tracer_runner(timeout_seconds: float, max_frames: int) -> Runner:
     """A :data:`Runner` on the sandboxed tracer (checks cap a run at 5 s)."""
 

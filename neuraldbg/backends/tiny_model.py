@@ -40,7 +40,7 @@ class RandomCwmSize:
 
 
 TINY = RandomCwmSize()
-# ~60M parameters besides the 2 x 33M of embeddings: prefill is no longer free on a CPU.
+# ~8M parameters besides the 2 x 33M of embeddings and lm_head: prefill is no longer free on a CPU.
 SMALL = RandomCwmSize(hidden_size=256, intermediate_size=1024, num_hidden_layers=8, num_attention_heads=4,
                       num_key_value_heads=2, head_dim=64)
 

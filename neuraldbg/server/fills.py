@@ -22,6 +22,7 @@ from neuraldbg.holes import (
     Runner,
     SearchFiller,
     TraceFiller,
+    first_fill,
     tracer_runner,
 )
 from neuraldbg.session import Session
@@ -73,13 +74,7 @@ class FillService:
         return out
 
     def _work(self, uri: str, request: FillRequest, cancel: CancelToken) -> FillResult:
-        errors: list[str] = []
-        for filler in self.fillers(uri, request.function):
-            try:
-                return filler.fill(request, cancel)
-            except FillError as exc:
-                errors.append(str(exc))
-        raise FillError("; ".join(errors) or "no filler available")
+        return first_fill(self.fillers(uri, request.function), request, cancel)
 
     def fill(self, uri: str, fn: FunctionInfo, holes: tuple[Hole, ...]) -> asyncio.Future[FillResult]:
         """A future fill of ``holes`` (shared by every caller asking for the
