@@ -94,3 +94,24 @@ class TokenBackend(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class TokenScore:
+    """How a model rates one given token of a teacher-forced sequence."""
+
+    token: int  # the id that stands at this position
+    logprob: float  # log p(token | every id before it)
+    top: int  # the id the model finds most likely here (what greedy decoding would write)
+    top_logprob: float
+
+
+@runtime_checkable
+class ScoringBackend(Protocol):
+    """A backend that can rate a whole given sequence in one prefill."""
+
+    def score(self, ids: Sequence[int], *, start: int, cancel: CancelToken | None = None) -> list[TokenScore]:
+        """One :class:`TokenScore` for each of ``ids[start:]`` (``start >= 1``),
+        from a single teacher-forced pass over ``ids``. Raises
+        :class:`BackendError` when ``ids`` is longer than the context."""
+        ...
