@@ -52,3 +52,18 @@ def cruxeval_traces(cruxeval_samples):
 
     jobs = [(s["code"], f"f({s['input']})", "f", "<cruxeval>") for s in cruxeval_samples]
     return run_traces(jobs, Limits(), workers=2)
+
+
+@pytest.fixture(scope="session")
+def oracle_cwm(tiny_cwm_dir):
+    """The tiny CWM behind the real LocalBackend with the trace oracle in its
+    decode loop (neuraldbg.backends.oracle): every forward pass runs, and the
+    logits are masked to the real run's next token, so the frames are written
+    by the model's generation loop and are the ones the real run has.
+    Returns ``(backend, oracle)``; the backend is shared: read its stats as
+    differences."""
+    from neuraldbg.backends.oracle import load_oracle_backend
+
+    backend, oracle = load_oracle_backend(str(tiny_cwm_dir))
+    yield backend, oracle
+    backend.close()

@@ -21,7 +21,7 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,9 @@ from neuraldbg.backends.base import (
 )
 from neuraldbg.backends.kv_cache import CachedContext, ContextPool
 from neuraldbg.profiles import QUANTIZATIONS, Profile, ProfileError, load_profile
+
+# transformers' LogitsProcessor contract: (input_ids [batch, seq], scores [batch, vocab]) -> scores
+LogitsProcessor = Callable[[Any, Any], Any]
 
 log = logging.getLogger(__name__)
 
@@ -312,7 +315,8 @@ class LocalBackend:
 
     def __init__(self, model: Any, hf_tokenizer: Any, *, name: str, context_tokens: int,
                  cached_contexts: int = 4, rollback_tokens: int = ROLLBACK_TOKENS,
-                 prefill_chunk: int = PREFILL_CHUNK, profile: Profile | None = None) -> None:
+                 prefill_chunk: int = PREFILL_CHUNK, profile: Profile | None = None,
+                 logits_processor: LogitsProcessor | None = None) -> None:
         from transformers import DynamicCache
 
         from neuraldbg.backends.tiny_tokenizer import HFTokenizerAdapter
@@ -332,6 +336,9 @@ class LocalBackend:
         self._input_device = model.get_input_embeddings().weight.device
         if "bitsandbytes" in sys.modules:
             _quiet_int8_cast_notice()
+        # Applied to every next-token distribution before sampling, with the
+        # ids it conditions on (transformers' LogitsProcessor contract).
+        self.logits_processor = logits_processor
         self._lock = threading.Lock()
         self._closed = False
 
@@ -487,7 +494,7 @@ class LocalBackend:
                 sample = _Sampler(sampling)
                 produced = 0
                 while True:
-                    token = self._pick(sample, logits)
+                    token = self._pick(sample, self._processed(ctx, logits))
                     produced += 1
                     self.stats.generated_tokens += 1
                     yield token
@@ -532,6 +539,16 @@ class LocalBackend:
         self.contexts.extended(ctx, ids)
         ctx.valid = True
         return logits
+
+    def _processed(self, ctx: CachedContext, logits: Any) -> Any:
+        """``logits`` after the logits processor, given the ids they follow."""
+        if self.logits_processor is None:
+            return logits
+        import torch
+
+        with torch.inference_mode():
+            ids = torch.tensor([ctx.tokens], dtype=torch.long)
+            return self.logits_processor(ids, logits[None].clone())[0]
 
     @staticmethod
     def _pick(sample: _Sampler, logits: Any) -> int:

@@ -45,7 +45,8 @@ class ReplayBackend:
         ids = [encode_frame(tok, f, reference_locals(frames, i) if f.event == "line" else None) for i, f in enumerate(frames)]
         return cls(truth=truth, context=context, frame_ids=ids)
 
-    def _answer(self, prompt: Sequence[int]) -> list[int]:
+    def answer(self, prompt: Sequence[int]) -> list[int]:
+        """The ids of the real run's next frame for ``prompt`` (or ``[EOT]``)."""
         n = len(self.context)
         if list(prompt[:n]) != self.context:
             raise BackendError("replay: the prompt is not about the replayed program")
@@ -95,7 +96,7 @@ class ReplayBackend:
 
     def generate(self, prompt: Sequence[int], *, stop_ids: Sequence[int], sampling: Sampling,
                  cancel: CancelToken | None = None) -> Iterator[int]:
-        answer = self._answer(prompt)
+        answer = self.answer(prompt)
         self.stats.requests += 1
         self.stats.prompt_tokens += len(prompt)
         self.stats.prefilled_tokens += len(prompt)
