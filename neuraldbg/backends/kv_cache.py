@@ -3,7 +3,7 @@
 The trace protocol re-sends the whole prefix at every step (source, then every
 frame so far). A :class:`ContextPool` keeps the transformers ``DynamicCache``
 of the last few contexts (LRU) with the token ids each one holds; a request
-takes the context sharing the longest prefix with its prompt:
+takes the context that can serve the most of its prompt:
 
 - the context is a prefix of the prompt (the usual step): it is extended in
   place;
@@ -11,11 +11,16 @@ takes the context sharing the longest prefix with its prompt:
   a copy cropped to the common prefix is made (tensor views: no copy until
   the new tokens are appended), and the original stays cached.
 
+The context sharing the longest prefix may be unable to serve (its sliding
+layers dropped the past a crop needs); a shorter one that can is taken then,
+checked from the layer shapes before any copy is made.
+
 Sliding-window layers (3 of every 4 in CWM) normally drop keys older than the
 window, which makes a rollback past the window impossible. Here they record
 their past and are trimmed after each forward to ``window - 1 + rollback``
 tokens: a rollback of up to ``rollback`` tokens still works beyond the window;
-a deeper one falls back to prefilling from scratch (counted in ``rebuilds``).
+a deeper one takes another context, or prefills from scratch when none can
+serve (counted in ``rebuilds``).
 """
 
 from __future__ import annotations
@@ -33,7 +38,8 @@ class KvCacheStats:
     hits: int = 0  # requests that reused a cached prefix
     misses: int = 0  # requests prefilled from scratch (nothing shared)
     forks: int = 0  # prompts that diverged inside a cached context: served from a cropped copy
-    rebuilds: int = 0  # a copy was impossible (a sliding layer had dropped the needed past): from scratch
+    rebuilds: int = 0  # no context could serve (sliding layers had dropped the needed past): from scratch
+    detours: int = 0  # the longest shared context could not serve; one sharing less did
     evictions: int = 0
 
 
@@ -56,12 +62,33 @@ def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
     return i
 
 
+def _layer_can_crop(layer: Any, keep: int) -> bool:
+    """Whether ``layer`` still holds what its first ``keep`` positions need."""
+    from transformers.cache_utils import DynamicLayer, DynamicSlidingWindowLayer
+
+    if not layer.is_initialized or layer.keys is None:
+        return True
+    if type(layer) is DynamicSlidingWindowLayer:
+        dropped = layer.cumulative_length - layer.keys.shape[-2]
+        # the window ending at position keep - 1 starts at keep - window + 1
+        return dropped <= max(0, keep - layer.sliding_window + 1)
+    return type(layer) is DynamicLayer
+
+
+def can_crop(cache: Any, keep: int) -> bool:
+    """Whether :func:`cropped_copy` can keep ``keep`` positions of ``cache``,
+    from the layer shapes alone (no copy is made)."""
+    return all(_layer_can_crop(layer, keep) for layer in cache.layers)
+
+
 def cropped_copy(cache: Any, keep: int, new_cache: Callable[[], Any]) -> Any | None:
     """A new cache holding the first ``keep`` positions of ``cache``, or None
     when that is impossible (a layer no longer holds what is needed, or a
     layer type this function does not know)."""
     from transformers.cache_utils import DynamicLayer, DynamicSlidingWindowLayer
 
+    if not can_crop(cache, keep):
+        return None
     out = new_cache()
     if len(out.layers) != len(cache.layers):
         return None
@@ -72,11 +99,7 @@ def cropped_copy(cache: Any, keep: int, new_cache: Callable[[], Any]) -> Any | N
             continue
         if type(old) is DynamicSlidingWindowLayer:
             held = old.keys.shape[-2]
-            total = old.cumulative_length
-            needed_from = max(0, keep - old.sliding_window + 1)
-            if total - held > needed_from:
-                return None  # positions the window needs were dropped
-            end = held - (total - keep)
+            end = held - (old.cumulative_length - keep)
             keys, values = old.keys[..., :end, :], old.values[..., :end, :]
             dst.lazy_initialization(keys, values)
             dst.keys, dst.values = keys, values
@@ -86,8 +109,6 @@ def cropped_copy(cache: Any, keep: int, new_cache: Callable[[], Any]) -> Any | N
             keys, values = old.keys[..., :keep, :], old.values[..., :keep, :]
             dst.lazy_initialization(keys, values)
             dst.keys, dst.values = keys, values
-        else:
-            return None
     return out
 
 
@@ -143,27 +164,35 @@ class ContextPool:
         (the last prompt token must run to give the next token's logits).
         The context leaves the pool until :meth:`release`."""
         limit = len(prompt) - 1
-        best: CachedContext | None = None
-        best_n = 0
-        for ctx in self._contexts:
-            n = min(common_prefix(ctx.tokens, prompt), limit)
-            if n > best_n:
-                best, best_n = ctx, n
-        if best is None:
+        shared = [(n, ctx) for ctx in self._contexts if (n := min(common_prefix(ctx.tokens, prompt), limit)) > 0]
+        if not shared:
             self.stats.misses += 1
             return self.fresh(), 0
-        if best_n == len(best.tokens):
-            self._contexts.remove(best)
-            self.stats.hits += 1
-            return best, best_n
-        cache = cropped_copy(best.cache, best_n, self._new_cache)
+        # Most reused tokens first; at a tie an in-place extension (no copy),
+        # then the most recent (the sort is stable).
+        shared.sort(key=lambda s: (-s[0], s[0] != len(s[1].tokens)))
+        longest = shared[0][0]
+        for n, ctx in shared:
+            served = self._serve(ctx, n, prompt)
+            if served is not None:
+                self.stats.hits += 1
+                self.stats.detours += int(n < longest)
+                return served, n
+        self.stats.rebuilds += 1
+        log.debug("no cached context can serve %d shared tokens: prefilling from scratch", longest)
+        return self.fresh(), 0
+
+    def _serve(self, ctx: CachedContext, n: int, prompt: Sequence[int]) -> CachedContext | None:
+        """``ctx`` itself when it holds exactly ``prompt[:n]`` (taken out of the
+        pool), a copy cropped to ``n`` when that is possible, else None."""
+        if n == len(ctx.tokens):
+            self._contexts.remove(ctx)
+            return ctx
+        cache = cropped_copy(ctx.cache, n, self._new_cache)  # checks can_crop before building anything
         if cache is None:
-            self.stats.rebuilds += 1
-            log.debug("cannot crop a cached context to %d tokens: prefilling from scratch", best_n)
-            return self.fresh(), 0
-        self.stats.hits += 1
+            return None
         self.stats.forks += 1
-        return CachedContext(cache=cache, tokens=list(prompt[:best_n])), best_n
+        return CachedContext(cache=cache, tokens=list(prompt[:n]))
 
     def extended(self, ctx: CachedContext, ids: Sequence[int]) -> None:
         """Record that ``ids`` were appended to ``ctx``'s cache by a forward."""
