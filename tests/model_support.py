@@ -1,0 +1,20 @@
+"""Simulations over a token backend (the oracle-forced CWM, usually), built
+the way the engine factory builds them for a model backend."""
+
+from __future__ import annotations
+
+from neuraldbg.backends.base import Sampling, TokenBackend
+from neuraldbg.engines.model_engine import ModelEngine
+from neuraldbg.simulation import Simulation
+from neuraldbg.source.index import index_text
+
+
+def model_sim(backend: TokenBackend, source: str, qualname: str, call: str, *,
+              sampling: Sampling = Sampling(), kind: str = "local") -> Simulation:
+    index = index_text(source)
+    fn = index.function(qualname)
+    assert fn is not None, qualname
+    tok = backend.tokenizer  # type: ignore[attr-defined]
+    engine = ModelEngine(backend, tok, source=source, function=fn, functions=index.functions, call=call,
+                         sampling=sampling, backend_kind=kind)
+    return Simulation(engine, function=qualname, call=call)
