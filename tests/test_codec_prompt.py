@@ -12,7 +12,14 @@ from neuraldbg.backends.replay import ReplayBackend
 from neuraldbg.engines.model_engine import ModelEngine
 from neuraldbg.simulation import Simulation
 from neuraldbg.source.index import index_text
-from neuraldbg.trace.cwm_prompt import mark_entry, split_lines_keepends, strip_marker, trace_context, trace_prompt_ids
+from neuraldbg.trace.cwm_prompt import (
+    mark_entry,
+    marked_lines,
+    split_lines_keepends,
+    strip_marker,
+    trace_context,
+    trace_prompt_ids,
+)
 from neuraldbg.trace.cwm_tokens import (
     BOS,
     EVENT_TOKEN,
@@ -221,6 +228,13 @@ def test_marker_looking_string_content_is_left_as_it_is() -> None:
     assert lines[2] == "    x  # << START_OF_TRACE\n"  # string content, byte for byte
     assert lines[6] == "def f():  # << START_OF_TRACE\n"
     assert marked.replace("def f():  # << START_OF_TRACE", "def f():") == src
+
+
+def test_marked_lines_are_real_comments_only() -> None:
+    src = 'def g():\n    s = """\n    x  # << START_OF_TRACE\n    """\n    return s\n\ndef f():\n    return 1\n'
+    assert marked_lines(trace_context(mark_entry(src, 7))) == [7]
+    assert marked_lines("def f():  # << START_OF_TRACE\r\n    pass\r\n") == [1]
+    assert marked_lines("def f():\n    pass\n") == []
 
 
 def test_only_real_marker_comments_elsewhere_are_removed() -> None:

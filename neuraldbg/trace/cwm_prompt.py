@@ -83,6 +83,25 @@ def _marker_comments(source: str) -> _MarkerComments:
     return _MarkerComments(frozenset(found), last_row + 1)
 
 
+def _scan(source: str, n_lines: int) -> _MarkerComments:
+    if START_MARKER_TEXT in source:
+        return _marker_comments(source)
+    return _MarkerComments(frozenset(), n_lines + 1)  # nothing to find: skip the tokenizer
+
+
+def _is_marked(comments: _MarkerComments, number: int, line: str) -> bool:
+    # past a tokenize error nothing is known: the text's suffix decides
+    return number in comments.lines if number < comments.known_before else has_marker(line)
+
+
+def marked_lines(source: str) -> list[int]:
+    """1-based lines that carry the START marker as a comment; string content
+    that looks like it does not count."""
+    lines = split_lines_keepends(source)
+    comments = _scan(source, len(lines))
+    return [n for n, line in enumerate(lines, start=1) if _is_marked(comments, n, line)]
+
+
 def mark_entry(source: str, def_line: int) -> str:
     """``source`` with the START marker on the 1-based ``def_line`` (the line
     of the entry's ``def`` keyword) and on no other line.
@@ -98,15 +117,11 @@ def mark_entry(source: str, def_line: int) -> str:
     lines = split_lines_keepends(source)
     if not 1 <= def_line <= len(lines):
         raise ValueError(f"def_line {def_line} is outside the source (1..{len(lines)})")
-    if START_MARKER_TEXT in source:
-        comments = _marker_comments(source)
-    else:  # nothing to find: skip the tokenizer
-        comments = _MarkerComments(frozenset(), len(lines) + 1)
+    comments = _scan(source, len(lines))
     out: list[str] = []
     for number, line in enumerate(lines, start=1):
         if number == def_line:
-            known = number < comments.known_before
-            if not (number in comments.lines if known else has_marker(line)):
+            if not _is_marked(comments, number, line):
                 body, end = _split_end(line)
                 line = body.rstrip() + START_MARKER + end
         elif number in comments.lines:
