@@ -3,8 +3,9 @@
 Same architecture and vocabulary as the released model (``CwmForCausalLM``,
 vocab 128,256, llama3 rope, sliding-window layers with a global layer every
 four), shrunk to a few million parameters. Saved like a real checkpoint:
-bf16 safetensors in two shards plus the tiny byte-level tokenizer, so that
-the loading path (Auto classes, shard index, progress) is the real one.
+bf16 safetensors in two shards plus the tiny byte-level tokenizer (or, with
+``tokenizer="llama3"``, the Llama-3 BPE with CWM's specials), so that the
+loading path (Auto classes, shard index, progress) is the real one.
 """
 
 from __future__ import annotations
@@ -13,12 +14,15 @@ import json
 import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Literal
 
 log = logging.getLogger(__name__)
 
 # Bump when the layout below changes so that cached copies are rebuilt.
 TINY_CWM_VERSION = 1
 _MARKER = "neuraldbg_tiny_cwm.json"
+
+TokenizerChoice = Literal["tiny", "llama3"]
 
 # Small enough that a test can run well past the window, as a long trace
 # runs past the real model's 8192.
@@ -78,12 +82,13 @@ def tiny_cwm_config(size: RandomCwmSize = TINY) -> "object":
     )
 
 
-def _marker(size: RandomCwmSize) -> dict:
-    return {"version": TINY_CWM_VERSION, "size": asdict(size)}
+def _marker(size: RandomCwmSize, tokenizer: TokenizerChoice = "tiny") -> dict:
+    return {"version": TINY_CWM_VERSION, "size": asdict(size), "tokenizer": tokenizer}
 
 
-def is_tiny_cwm(out_dir: Path, size: RandomCwmSize = TINY) -> bool:
-    """True when ``out_dir`` holds a complete tiny CWM of the current version."""
+def is_tiny_cwm(out_dir: Path, size: RandomCwmSize = TINY, tokenizer: TokenizerChoice = "tiny") -> bool:
+    """True when ``out_dir`` holds a complete tiny CWM of the current version
+    with that size and tokenizer."""
     marker = out_dir / _MARKER
     if not marker.is_file():
         return False
@@ -91,18 +96,23 @@ def is_tiny_cwm(out_dir: Path, size: RandomCwmSize = TINY) -> bool:
         data = json.loads(marker.read_text())
     except (OSError, ValueError):
         return False
-    return {k: data.get(k) for k in ("version", "size")} == _marker(size)
+    # markers written before the tokenizer choice existed are tiny-tokenizer folders
+    found = {"version": data.get("version"), "size": data.get("size"), "tokenizer": data.get("tokenizer", "tiny")}
+    return found == _marker(size, tokenizer)
 
 
-def build_tiny_cwm(out_dir: Path, seed: int = 0, size: RandomCwmSize = TINY) -> Path:
+def build_tiny_cwm(out_dir: Path, seed: int = 0, size: RandomCwmSize = TINY,
+                   tokenizer: TokenizerChoice = "tiny") -> Path:
     """Build (or reuse) a tiny random CWM checkpoint with its tokenizer in ``out_dir``.
 
-    Returns ``out_dir``. A folder that already holds one (same version) is
-    returned at once; the marker file is written last, so an interrupted
-    build is redone.
+    Returns ``out_dir``. A folder that already holds one (same version, size
+    and tokenizer) is returned at once; the marker file is written last, so
+    an interrupted build is redone. ``tokenizer="llama3"`` saves the Llama-3
+    BPE with CWM's specials (:mod:`neuraldbg.backends.llama3_tokenizer`; its
+    file must have been fetched) instead of the tiny byte-level one.
     """
     out_dir = Path(out_dir)
-    if is_tiny_cwm(out_dir, size):
+    if is_tiny_cwm(out_dir, size, tokenizer):
         return out_dir
 
     import torch
@@ -111,6 +121,7 @@ def build_tiny_cwm(out_dir: Path, seed: int = 0, size: RandomCwmSize = TINY) -> 
     from neuraldbg.backends.tiny_tokenizer import build_tiny_tokenizer
 
     out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / _MARKER).unlink(missing_ok=True)  # a rebuild is incomplete until the new marker is written
     torch.manual_seed(seed)
     config = tiny_cwm_config(size)
     model = CwmForCausalLM(config)
@@ -125,7 +136,12 @@ def build_tiny_cwm(out_dir: Path, seed: int = 0, size: RandomCwmSize = TINY) -> 
     # Two shards, as a real checkpoint has several: the loader's shard
     # progress is exercised.
     model.save_pretrained(out_dir, max_shard_size="20MB")
-    build_tiny_tokenizer(out_dir)
-    (out_dir / _MARKER).write_text(json.dumps({**_marker(size), "seed": seed}))
+    if tokenizer == "llama3":
+        from neuraldbg.backends.llama3_tokenizer import save_llama3_tokenizer
+
+        save_llama3_tokenizer(out_dir)
+    else:
+        build_tiny_tokenizer(out_dir)
+    (out_dir / _MARKER).write_text(json.dumps({**_marker(size, tokenizer), "seed": seed}))
     log.info("built tiny CWM in %s", out_dir)
     return out_dir
