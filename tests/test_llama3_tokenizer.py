@@ -150,7 +150,7 @@ def test_local_backend_loads_a_tiny_cwm_with_the_llama3_tokenizer(llama3_cwm_dir
             "<|begin_of_text|>", "<|eot_id|>", "<|frame_sep|>", "<|trace_context_start|>"]
         assert tok.encode("Hello world") == [9906, 1917]
         # real traces of CruxEval functions, through prompt + frames and back through the streaming parser
-        samples = [s for s in cruxeval_samples[:40]]
+        samples = cruxeval_samples[:40]
         traces = run_traces([(s["code"], f"f({s['input']})", "f", "<cruxeval>") for s in samples], Limits(), workers=2)
         checked = 0
         for sample, trace in zip(samples, traces):
