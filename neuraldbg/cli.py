@@ -69,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--port", type=int, default=8000)
     m.add_argument("--api-key", help="require this bearer token (default: $NEURALDBG_API_KEY)")
     m.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    m.add_argument("--oracle", action="store_true",
+                   help="a test fixture: mask the model's logits to the real run of the program in each trace prompt "
+                        "(runs that program in the sandbox); for tests and benchmarks on a tiny CWM, never for users")
     from neuraldbg.eval.command import add_eval_parser
 
     add_eval_parser(sub, _add_backend_args)
@@ -132,7 +135,7 @@ def cmd_model_server(args: argparse.Namespace) -> int:
 
     try:
         run_model_server(args.model, args.host, args.port, args.api_key or os.environ.get("NEURALDBG_API_KEY") or None,
-                         progress=progress, log_level=args.log_level)
+                         progress=progress, log_level=args.log_level, oracle=args.oracle)
     except (ModelServerError, BackendError) as exc:
         raise CliError(str(exc)) from None
     return 0

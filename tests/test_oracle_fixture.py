@@ -190,3 +190,11 @@ def test_the_oracle_has_no_answer_outside_a_trace_prompt(oracle_cwm) -> None:
     oracle = TraceOracle(backend.tokenizer)
     assert oracle.allowed([1, 2, 3]) is None
     assert oracle.stats.runs == 0
+
+
+def test_a_marker_lookalike_in_a_string_does_not_hide_the_entry(oracle_cwm) -> None:
+    backend, _ = oracle_cwm
+    src = 'def f(n):\n    s = """\n  # << START_OF_TRACE\n"""\n    return n + len(s)\n'
+    got = model_sim(backend, src, "f", "f(1)").run_to_end()
+    assert got.status == "complete", got.error
+    assert got.return_value == "24"

@@ -53,7 +53,7 @@ from neuraldbg.call_binding import BindingError, Param, function_params
 from neuraldbg.source.model import FunctionInfo
 from neuraldbg.trace.cwm_encode import encode_frame, reference_locals
 from neuraldbg.trace.cwm_parse import parse_ids
-from neuraldbg.trace.cwm_prompt import has_marker, split_lines_keepends, strip_marker
+from neuraldbg.trace.cwm_prompt import marked_lines, split_lines_keepends, strip_marker
 from neuraldbg.trace.cwm_tokens import CALL_SEP, FRAME_SEP, TOKEN_EVENT, TRACE_CONTEXT_START
 from neuraldbg.trace.frames import Trace
 from neuraldbg.trace.tokenizer import TokenizerLike
@@ -175,7 +175,7 @@ class TraceOracle:
         start = context.index(TRACE_CONTEXT_START)
         text = self.tok.decode(list(context[start + 1 : -1]))
         lines = split_lines_keepends(text)
-        marked = [n for n, line in enumerate(lines, start=1) if has_marker(line)]
+        marked = marked_lines(text)
         if len(marked) != 1:
             return None
         lines[marked[0] - 1] = strip_marker(lines[marked[0] - 1])
