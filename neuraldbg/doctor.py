@@ -7,7 +7,9 @@ the profile's dtype/quantization (bitsandbytes quantizes the decoder's Linear
 weights and keeps embeddings, norms and lm_head in bf16); transformers' own
 balancing and accelerate's ``infer_auto_device_map`` place the layers on the
 GPUs exactly as ``from_pretrained(device_map=...)`` would; what is left on each
-GPU becomes the KV-cache budget in tokens.
+GPU becomes the KV-cache budget: the longest context that every context the
+pool holds at once, and the attention transient of a prefill chunk, fit in
+(the memory model is :mod:`neuraldbg.doctor_kv`).
 
 torch / transformers / accelerate are imported inside functions: importing
 this module (and listing GPUs from ``nvidia-smi``) needs none of them.
@@ -25,6 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from neuraldbg.doctor_kv import KvAssumptions, KvBudget, KvModel, ModelShape
 from neuraldbg.profiles import (
     QUANTIZATIONS,
     Profile,
@@ -38,13 +41,9 @@ log = logging.getLogger(__name__)
 GIB = 1024**3
 # Per GPU, on top of weights and KV: the CUDA context, allocator slack and the
 # activations of a 2048-token prefill chunk (the MLP's 2048 x 21504 bf16
-# intermediates are ~90 MB each; logits are kept for one position only).
+# intermediates are ~90 MB each; logits are kept for one position only). The
+# attention's K/V copies and masks grow with the context: doctor_kv counts them.
 RUNTIME_OVERHEAD_GIB = 1.5
-# The recommendation asks for at least this much KV room (one long trace, or
-# a few cached contexts of ordinary ones).
-MIN_KV_TOKENS = 32768
-# Below this a plan does not "fit": a single ordinary trace needs a few thousand.
-MIN_FIT_KV_TOKENS = 4096
 # bitsandbytes NF4: blocks of 64 weights share an absmax; with double
 # quantization the absmaxes are 8-bit in blocks of 256 with a float32 scale.
 NF4_BLOCK = 64
@@ -52,7 +51,6 @@ NF4_NESTED_BLOCK = 256
 # transformers keeps 10% of max_memory free when it places quantized models
 # (HfQuantizer.adjust_max_memory for bitsandbytes); the plan mirrors that.
 BNB_MAX_MEMORY_FACTOR = 0.90
-KV_DTYPE_BYTES = 2  # the KV cache is kept in the compute dtype (bf16)
 
 
 class DoctorError(ValueError):
@@ -161,44 +159,6 @@ def parse_nvidia_smi(text: str) -> list[GpuInfo]:
 
 
 # --------------------------------------------------------------------------- model shape and bytes
-
-
-@dataclass(frozen=True)
-class ModelShape:
-    num_layers: int
-    hidden_size: int
-    intermediate_size: int
-    num_heads: int
-    num_kv_heads: int
-    head_dim: int
-    vocab_size: int
-    max_positions: int
-    sliding_window: int | None
-    layer_types: tuple[str, ...]
-
-    @classmethod
-    def from_config(cls, config: Any) -> "ModelShape":
-        layer_types = tuple(getattr(config, "layer_types", None) or ["full_attention"] * config.num_hidden_layers)
-        return cls(
-            num_layers=config.num_hidden_layers,
-            hidden_size=config.hidden_size,
-            intermediate_size=config.intermediate_size,
-            num_heads=config.num_attention_heads,
-            num_kv_heads=config.num_key_value_heads,
-            head_dim=getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads,
-            vocab_size=config.vocab_size,
-            max_positions=config.max_position_embeddings,
-            sliding_window=getattr(config, "sliding_window", None),
-            layer_types=layer_types,
-        )
-
-    @property
-    def kv_bytes_per_token_per_layer(self) -> int:
-        """K and V, every KV head, in bf16: 2 x 8 x 128 x 2 = 4 KiB for CWM."""
-        return 2 * self.num_kv_heads * self.head_dim * KV_DTYPE_BYTES
-
-    def is_sliding(self, layer: int) -> bool:
-        return self.sliding_window is not None and self.layer_types[layer] == "sliding_attention"
 
 
 @dataclass(frozen=True)
@@ -332,7 +292,8 @@ class DevicePlan:
     layers: tuple[int, ...]
     other_modules: tuple[str, ...]  # embed_tokens, norm, lm_head ...
     free_for_kv_gib: float
-    kv_tokens: int  # one context of this many tokens fits this device's share of the KV
+    kv_tokens: int  # every context the pool holds at once can be this long on this device
+    kv_need_gib: float = 0.0  # what the KV needs here at the profile's context_tokens (contexts + transient)
 
 
 @dataclass(frozen=True)
@@ -348,7 +309,7 @@ class Plan:
     devices: tuple[DevicePlan, ...]
     offloaded: tuple[str, ...]  # modules no GPU had room for
     weights_fit: bool
-    kv_tokens: int  # the largest single context the KV room holds (0 if it does not fit)
+    kv_tokens: int  # tokens per context, with every context the pool holds at once (0 if none fits)
     kv_bytes_per_token_per_layer: int
     context_tokens: int
     fits: bool
@@ -358,6 +319,7 @@ class Plan:
     checkpoint: str
     checkpoint_present: bool
     notes: tuple[str, ...] = field(default_factory=tuple)
+    kv: KvBudget | None = None  # what the KV budget assumes (None for a remote profile)
 
 
 class _DropPlanningNoise(logging.Filter):
@@ -408,23 +370,9 @@ def place(model: Any, sizes: dict[str, float], max_memory: dict[int, int], devic
         return dict(infer_auto_device_map(model, max_memory=memory, no_split_module_classes=no_split, hf_quantizer=sizer))  # type: ignore[arg-type]
 
 
-def _tokens_that_fit(free_bytes: float, full_layers: int, sliding_layers: int, window: int | None, per_layer: int, cap: int) -> int:
-    """Largest T with (full*T + sliding*min(T, window)) * per_layer <= free, capped at ``cap``."""
-    if free_bytes <= 0:
-        return 0
-    per_token = (full_layers + sliding_layers) * per_layer
-    if per_token == 0:
-        return cap
-    if window is None or sliding_layers == 0 or free_bytes <= per_token * window:
-        return int(min(free_bytes // per_token, cap))
-    if full_layers == 0:  # only sliding layers: nothing grows past the window
-        return cap
-    rest = free_bytes - per_token * window
-    return int(min(window + rest // (full_layers * per_layer), cap))
-
-
-def _summarise(model: Any, device_map: dict[str, Any], sizes: dict[str, float], shape: ModelShape,
+def _summarise(model: Any, device_map: dict[str, Any], sizes: dict[str, float], kv: KvModel, context: int,
                gpus: Sequence[GpuInfo], caps: dict[int, int]) -> tuple[list[DevicePlan], list[str]]:
+    shape = kv.shape
     by_device: dict[Any, dict[str, Any]] = {}
     offloaded: list[str] = []
     layer_re = re.compile(r"(?:^|\.)layers\.(\d+)(?:\.|$)")
@@ -444,19 +392,18 @@ def _summarise(model: Any, device_map: dict[str, Any], sizes: dict[str, float], 
             entry["other"].append(module_name.rsplit(".", 1)[-1])
         if not isinstance(dev, int):
             offloaded.append(module_name or "(whole model)")
-    per_layer = shape.kv_bytes_per_token_per_layer
     plans: list[DevicePlan] = []
     for i, gpu in enumerate(gpus):
         entry = by_device.get(i, {"bytes": 0.0, "layers": set(), "other": []})
         layers = tuple(sorted(entry["layers"]))
         weights_gib = entry["bytes"] / GIB
         free = gpu.total_gib - weights_gib - RUNTIME_OVERHEAD_GIB
-        full = sum(1 for layer in layers if not shape.is_sliding(layer))
-        sliding = len(layers) - full
-        kv = _tokens_that_fit(free * GIB, full, sliding, shape.sliding_window, per_layer, shape.max_positions)
+        full, sliding = _layer_kinds(shape, layers)
         plans.append(DevicePlan(
             device=f"cuda:{i}", total_gib=gpu.total_gib, weights_cap_gib=caps.get(i, 0) / GIB, weights_gib=weights_gib,
-            layers=layers, other_modules=tuple(entry["other"]), free_for_kv_gib=max(0.0, free), kv_tokens=kv,
+            layers=layers, other_modules=tuple(entry["other"]), free_for_kv_gib=max(0.0, free),
+            kv_tokens=kv.tokens_that_fit(free * GIB, full, sliding, shape.max_positions),
+            kv_need_gib=kv.device_bytes(context, full, sliding) / GIB,
         ))
     for dev, entry in by_device.items():
         if not isinstance(dev, int):
@@ -485,23 +432,43 @@ class _Option:
     devices: tuple[DevicePlan, ...]
     offloaded: tuple[str, ...]
     kv_tokens: int
+    kv: KvModel
+    context: int  # the profile's context_tokens, within the model's positions
+    contexts_at_context: int  # contexts of the profile's length that would fit (the pool needs cached_contexts + 1)
 
     @property
     def weights_fit(self) -> bool:
         return not self.offloaded and bool(self.devices)
 
 
+def kv_model(shape: ModelShape, profile: Profile) -> KvModel:
+    """The KV memory model for the backend this profile loads."""
+    return KvModel(shape, KvAssumptions(cached_contexts=profile.cached_contexts,
+                                        attn_implementation=profile.attn_implementation))
+
+
 def _evaluate(model: Any, shape: ModelShape, profile: Profile, quantization: str, gpus: Sequence[GpuInfo]) -> _Option:
     sizes, est = _param_sizes(model, quantization, profile.dtype, profile.double_quant)
+    kv = kv_model(shape, profile)
+    context = min(profile.context_tokens, shape.max_positions)
     if not gpus:
-        return _Option(quantization, est, (), ("(whole model: no GPU)",), 0)
+        return _Option(quantization, est, (), ("(whole model: no GPU)",), 0, kv, context, 0)
     caps = _max_memory_bytes(profile, gpus)
     device_map = place(model, sizes, caps, profile.device_map if profile.device_map in ("auto", "balanced", "balanced_low_0", "sequential") else "auto",
                        quantized=quantization != "none")
-    devices, offloaded = _summarise(model, device_map, sizes, shape, gpus, caps)
+    devices, offloaded = _summarise(model, device_map, sizes, kv, context, gpus, caps)
     gpu_plans = [d for d in devices if d.device.startswith("cuda:") and d.layers]
-    kv = min((d.kv_tokens for d in gpu_plans), default=0) if not offloaded else 0
-    return _Option(quantization, est, tuple(devices), tuple(offloaded), kv)
+    if offloaded or not gpu_plans:
+        return _Option(quantization, est, tuple(devices), tuple(offloaded), 0, kv, context, 0)
+    counts = [kv.contexts_that_fit(d.free_for_kv_gib * GIB, *_layer_kinds(shape, d.layers), context) for d in gpu_plans]
+    return _Option(quantization, est, tuple(devices), tuple(offloaded), min(d.kv_tokens for d in gpu_plans), kv, context,
+                   min(counts))
+
+
+def _layer_kinds(shape: ModelShape, layers: Sequence[int]) -> tuple[int, int]:
+    """(global, sliding) layers among ``layers``."""
+    sliding = sum(1 for layer in layers if shape.is_sliding(layer))
+    return len(layers) - sliding, sliding
 
 
 def _profile_for(quantization: str, n_gpus: int) -> str | None:
@@ -551,8 +518,10 @@ def plan(profile: Profile | str, gpus: Sequence[GpuInfo], *, config: Any = None)
                                                            max_memory_per_gpu_gib=None)
         options[q] = (chosen if settings == profile else _evaluate(model, shape, settings, q, gpus), name)
     notes: list[str] = []
-    context = min(profile.context_tokens, shape.max_positions)
-    fits = chosen.weights_fit and chosen.kv_tokens >= min(context, MIN_FIT_KV_TOKENS)
+    context = chosen.context
+    # Every context the pool holds at once must reach context_tokens: the
+    # backend accepts prompts up to it, so a shorter budget is an OOM to come.
+    fits = chosen.weights_fit and chosen.kv_tokens >= context
 
     if not gpus:
         notes.append("no GPU: the local backend would run on the CPU, far too slow for a 32B model")
@@ -566,24 +535,16 @@ def plan(profile: Profile | str, gpus: Sequence[GpuInfo], *, config: Any = None)
             f"(total - reserve {profile.reserve_gib:g} GiB each); not placed: {', '.join(chosen.offloaded[:6])}"
             + (" ..." if len(chosen.offloaded) > 6 else "")
         )
-    elif gpus:
-        if chosen.kv_tokens < context:
-            notes.append(
-                f"KV room holds {chosen.kv_tokens:,} tokens, less than the profile's context_tokens {context:,}: "
-                "long traces will run out of memory; lower context_tokens or use a smaller quantization"
-            )
+    elif gpus and chosen.kv_tokens < context:
+        k = chosen.contexts_at_context
+        fix = f"cached_contexts = {k - 1} would fit, or " if k >= 2 else ""
         notes.append(
-            f"the KV room is shared by the {profile.cached_contexts} cached contexts (LRU); "
-            "sliding-window layers keep at most the window (+ a rollback margin) per context"
-        )
-    if shape.sliding_window:
-        n_sliding = sum(1 for i in range(shape.num_layers) if shape.is_sliding(i))
-        notes.append(
-            f"{shape.num_layers - n_sliding} global layers grow with the context; {n_sliding} sliding layers cap at "
-            f"{shape.sliding_window:,} tokens"
+            f"KV room holds {chosen.kv_tokens:,} tokens per context for the {chosen.kv.assumptions.contexts_at_once} "
+            f"contexts held at once, less than context_tokens {context:,}: long traces will run out of memory; "
+            f"{fix}lower context_tokens" + (" or use a smaller quantization" if profile.quantization != "4bit-nf4" else "")
         )
 
-    rec, rec_profile, reason = _recommend(options, gpus, shape)
+    rec, rec_profile, reason = _recommend(options, gpus)
     try:
         checkpoint = profile.resolve_checkpoint()
     except ProfileError:
@@ -595,21 +556,21 @@ def plan(profile: Profile | str, gpus: Sequence[GpuInfo], *, config: Any = None)
         offloaded=chosen.offloaded, weights_fit=chosen.weights_fit, kv_tokens=chosen.kv_tokens,
         kv_bytes_per_token_per_layer=shape.kv_bytes_per_token_per_layer, context_tokens=context, fits=fits,
         recommendation=rec, recommended_profile=rec_profile, reason=reason, checkpoint=checkpoint,
-        checkpoint_present=present, notes=tuple(notes),
+        checkpoint_present=present, notes=tuple(notes), kv=chosen.kv.budget(context),
     )
 
 
-def _recommend(options: dict[str, tuple[_Option, str | None]], gpus: Sequence[GpuInfo], shape: ModelShape) -> tuple[str, str | None, str]:
+def _recommend(options: dict[str, tuple[_Option, str | None]], gpus: Sequence[GpuInfo]) -> tuple[str, str | None, str]:
     if not gpus:
         return "remote", _profile_for_remote(), "no GPU on this host: use a model server (vLLM/SGLang) on a GPU host"
     total = sum(g.total_gib for g in gpus)
     bf16_gib = options["none"][0].weights.total_gib
     for q in QUANTIZATIONS:  # highest precision first
         opt, name = options[q]
-        if opt.weights_fit and opt.kv_tokens >= min(MIN_KV_TOKENS, shape.max_positions):
+        if opt.weights_fit and opt.kv_tokens >= opt.context:  # the option's own profile fits
             why = (
                 f"{opt.weights.total_gib:.1f} GiB of weights fit on {len(gpus)} GPU(s) ({total:g} GiB) "
-                f"with room for {opt.kv_tokens:,} tokens of KV cache"
+                f"with KV room for {opt.kv.assumptions.contexts_at_once} contexts of {opt.kv_tokens:,} tokens"
             )
             if q != "none":
                 why += f"; bf16 would need {bf16_gib:.1f} GiB of weights"
@@ -618,7 +579,9 @@ def _recommend(options: dict[str, tuple[_Option, str | None]], gpus: Sequence[Gp
     return (
         "remote",
         _profile_for_remote(),
-        f"even 4-bit NF4 ({smallest.weights.total_gib:.1f} GiB of weights) leaves too little room on {total:g} GiB of GPU memory",
+        f"even 4-bit NF4 ({smallest.weights.total_gib:.1f} GiB of weights) leaves KV room for only "
+        f"{smallest.kv.assumptions.contexts_at_once} contexts of {smallest.kv_tokens:,} tokens "
+        f"(context_tokens {smallest.context:,}) on {total:g} GiB of GPU memory",
     )
 
 
@@ -661,29 +624,45 @@ def format_plan(p: Plan) -> str:
         )
     kib = p.kv_bytes_per_token_per_layer / 1024
     lines.append(f"KV cache     {kib:g} KiB per token per layer (bf16 K+V, {s.num_kv_heads} KV heads x {s.head_dim})")
+    if p.kv is not None:
+        kv = p.kv
+        lines.append(
+            f"             one context of {kv.context_tokens:,} tokens: {kv.context_bytes / GIB:.2f} GiB, "
+            f"{kv.contexts_at_once} at once; a prefill chunk's attention peak: {kv.transient_bytes / GIB:.2f} GiB per GPU"
+        )
+        lines.append(f"KV assumes   {kv.summary}")
     if p.devices:
         lines.append("")
-        lines.append(f"{'device':<8} {'total':>7} {'cap':>7} {'weights':>8} {'KV room':>8} {'KV tokens':>10}  layers")
+        lines.append(f"{'device':<8} {'total':>7} {'cap':>7} {'weights':>8} {'KV room':>8} {'KV need':>8} "
+                     f"{'tokens/ctx':>10}  layers")
         for d in p.devices:
             layers = _ranges(d.layers)
             other = f" + {', '.join(d.other_modules)}" if d.other_modules else ""
             lines.append(
                 f"{d.device:<8} {d.total_gib:>6.1f}G {d.weights_cap_gib:>6.1f}G {d.weights_gib:>7.2f}G "
-                f"{d.free_for_kv_gib:>7.2f}G {d.kv_tokens:>10,}  {layers}{other}"
+                f"{d.free_for_kv_gib:>7.2f}G {d.kv_need_gib:>7.2f}G {d.kv_tokens:>10,}  {layers}{other}"
             )
         lines.append(
             f"(cap: max_memory for weights = total - reserve; KV room = total - weights - {RUNTIME_OVERHEAD_GIB:g} GiB "
-            "for the CUDA context and activations)"
+            "for the CUDA context and activations; KV need: every context at context_tokens + the attention peak; "
+            "tokens/ctx: the longest context when all of them are that long)"
         )
     lines.append("")
+    at_once = p.kv.contexts_at_once if p.kv is not None else 1
     if p.fits:
-        lines.append(f"fits         yes: weights fit, KV room for {p.kv_tokens:,} tokens (context {p.context_tokens:,})")
+        lines.append(
+            f"fits         yes: weights fit, KV room for {at_once} contexts of {p.kv_tokens:,} tokens "
+            f"(context_tokens {p.context_tokens:,})"
+        )
     elif not p.gpus:
         lines.append("fits         NO: no GPU on this host")
     elif not p.weights_fit:
         lines.append("fits         NO: the weights do not fit on these GPUs")
     else:
-        lines.append(f"fits         NO: only {p.kv_tokens:,} tokens of KV room")
+        lines.append(
+            f"fits         NO: KV room for {at_once} contexts of only {p.kv_tokens:,} tokens "
+            f"(context_tokens {p.context_tokens:,})"
+        )
     lines.extend(f"note         {n}" for n in p.notes)
     rec = p.recommendation + (f" (profile {p.recommended_profile})" if p.recommended_profile else "")
     lines.append(f"recommended  {rec}: {p.reason}")

@@ -3,6 +3,10 @@ device, bytes per quantization, device maps and KV budgets."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
+from dataclasses import replace
+
 import pytest
 
 from neuraldbg.doctor import (
@@ -68,28 +72,35 @@ def test_bf16_on_two_80gb_gpus_fits_with_the_layers_split() -> None:
     assert "32.58B" in text and "fits         yes" in text and "cuda:1" in text
 
 
-def test_8bit_on_one_80gb_gpu_fits_and_bf16_is_recommended_where_it_fits() -> None:
+def test_8bit_on_one_80gb_gpu_fits_and_is_recommended_over_bf16_that_does_not() -> None:
     p = plan(load_profile("cwm-8bit-1x80"), parse_gpus("1x80"))
     assert p.weights is not None
     # int8 Linear weights + per-row scales, embeddings and lm_head in bf16
     assert 34.0e9 < p.weights.total_bytes < 34.5e9
     assert p.weights.kept_params == pytest.approx(2 * 128256 * 6144, rel=1e-3)
     assert p.fits and p.kv_tokens > 65536
-    # 60.7 GiB of bf16 weights also fit on one 80 GB GPU with ample KV room
-    assert p.recommendation == "bf16" and p.recommended_profile == "cwm-bf16-1x80"
+    # bf16 leaves 80 - 60.7 - 1.5 = 17.8 GiB; its profile's 5 contexts of
+    # 65,536 tokens need 5 x (16 x 65,536 + 48 x 12,287) x 4 KiB = 31.3 GiB
+    bf16 = plan(load_profile("cwm-bf16-1x80"), parse_gpus("1x80"))
+    assert not bf16.fits and 15_000 < bf16.kv_tokens < 25_000
+    assert p.recommendation == bf16.recommendation == "8bit" and p.recommended_profile == "cwm-8bit-1x80"
 
 
-def test_nf4_on_a_24gb_gpu_fits_with_a_kv_budget() -> None:
+def test_nf4_on_a_24gb_gpu_holds_short_contexts_only() -> None:
     p = plan(load_profile("cwm-4bit-nf4"), parse_gpus("1x24"))
     assert p.weights is not None
     assert 18.5e9 < p.weights.total_bytes < 19.5e9
-    assert p.fits
     (gpu,) = [d for d in p.devices if d.device == "cuda:0"]
     assert gpu.layers == tuple(range(64))
-    # ~4.7 GiB of KV room: 8192 tokens on all 64 layers, then 16 global layers
-    assert 45_000 < p.kv_tokens < 60_000
-    assert p.recommendation == "4bit-nf4"
+    # ~4.7 GiB of KV room for 3 contexts (cached_contexts 2 + 1): below 10,239
+    # tokens every layer holds them all, 3 x 64 x 4 KiB = 768 KiB per token,
+    # plus ~33 KiB per token of attention transient: ~6,090 tokens, not 16,384
+    assert 5_500 < p.kv_tokens < 6_500 and not p.fits and p.weights_fit
+    assert p.recommendation == "remote"
+    assert "3 contexts of 6," in p.reason
     assert f"{p.kv_tokens:,}" in format_plan(p)
+    roomy = plan(load_profile("cwm-4bit-nf4"), parse_gpus("1x48"))
+    assert roomy.fits and roomy.recommendation == "4bit-nf4"
 
 
 def test_a_plan_that_does_not_fit_says_so() -> None:
@@ -99,7 +110,8 @@ def test_a_plan_that_does_not_fit_says_so() -> None:
     assert any("at least 2 GPUs" in n for n in p.notes)
     text = format_plan(p)
     assert "fits         NO" in text and "unplaced" in text
-    assert p.recommendation == "4bit-nf4"  # what would work on this host
+    assert p.recommendation == "remote"  # not even NF4's KV fits on 24 GB (above)
+    assert plan(load_profile("cwm-bf16-multi-gpu"), parse_gpus("1x32")).recommendation == "4bit-nf4"
     tiny = plan(load_profile("cwm-4bit-nf4"), parse_gpus("1x16"))
     assert not tiny.fits and tiny.recommendation == "remote"
 
@@ -160,3 +172,64 @@ def test_detect_gpus_falls_back_to_nvidia_smi(tmp_path, monkeypatch) -> None:
     assert gpus[1].free_gib == 0.5
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     assert detect_gpus() == []
+
+
+def test_8bit_on_one_80gb_gpu_at_131k_with_4_contexts_does_not_fit() -> None:
+    """Regression: the doctor said "fits" here.
+
+    KV room: 80 - 31.83 GiB of weights - 1.5 GiB = 46.67 GiB. One context of
+    131,072 tokens: 16 global layers x 131,072 x 4 KiB = 8 GiB, plus 48
+    sliding layers x (10,239 kept + 2,048 of the last chunk's storage) x 4 KiB
+    = 2.25 GiB: 10.25 GiB. The pool's 4 contexts and the one a request builds:
+    5 x 10.25 = 51.25 GiB > 46.67 GiB, before the prefill chunk's attention
+    peak (3 GiB of repeated K/V, 1 GiB of additive mask, 0.27 GiB of bool
+    masks). The old estimate: one context with sliding layers at 8,192:
+    8 + 1.5 = 9.5 GiB, which "fit".
+    """
+    profile = replace(load_profile("cwm-8bit-1x80"), context_tokens=131072, cached_contexts=4)
+    p = plan(profile, parse_gpus("1x80"))
+    assert p.weights_fit and not p.fits
+    (gpu,) = [d for d in p.devices if d.device == "cuda:0"]
+    assert gpu.free_for_kv_gib == pytest.approx(46.67, abs=0.01)
+    assert gpu.kv_need_gib == pytest.approx(51.25 + 4.27, abs=0.01)
+    # the longest context when all 5 are that long: 5 x (16 T x 4 KiB + 2.25 GiB) + ~34 KiB x T <= 46.67 GiB
+    assert 103_000 < p.kv_tokens < 106_000
+    text = format_plan(p)
+    assert "fits         NO: KV room for 5 contexts of only" in text
+    assert "cached_contexts = 3 would fit" in text
+    assert plan(replace(profile, cached_contexts=3), parse_gpus("1x80")).fits  # 4 x 10.25 + 4.27 = 45.27 GiB
+
+
+def test_bf16_on_four_24gb_gpus_does_not_fit_131k() -> None:
+    """Regression: "fits" before. cuda:1 holds layers 15-32 (5 global, 13
+    sliding) in 6.26 GiB of KV room: one context of 131,072 tokens is 5 x
+    0.5 + 13 x 0.047 = 3.1 GiB there, five of them 15.5 GiB."""
+    p = plan(load_profile("cwm-bf16-multi-gpu"), parse_gpus("4x24"))
+    assert p.weights_fit and not p.fits and p.kv_tokens < 32768
+
+
+def test_the_report_says_what_the_kv_budget_assumes() -> None:
+    p = plan(load_profile("cwm-bf16-multi-gpu"), parse_gpus("2x80"))
+    assert p.kv is not None
+    assert (p.kv.sliding_kept_tokens, p.kv.sliding_storage_tokens) == (10239, 12287)
+    assert (p.kv.contexts_at_once, p.kv.assumptions.cached_contexts) == (5, 4)
+    assert (p.kv.assumptions.rollback_tokens, p.kv.assumptions.prefill_chunk) == (2048, 2048)
+    assert p.kv.assumptions.attn_implementation == "sdpa"
+    assert p.kv.transient_bytes >= 3 * GIB  # repeat_kv alone at 131,072
+    text = format_plan(p)
+    for words in ("8,192 - 1 + rollback 2,048 = 10,239", "5 contexts at once (cached_contexts 4",
+                  "prefill chunk 2,048", "SDPA repeats K/V to 48 heads", "math fallback"):
+        assert words in text
+    as_json = json.loads(json.dumps(dataclasses.asdict(p), default=str))  # what `doctor --json` prints
+    assert as_json["kv"]["sliding_kept_tokens"] == 10239 and as_json["kv"]["contexts_at_once"] == 5
+    assert as_json["kv"]["assumptions"]["prefill_chunk"] == 2048 and "repeats K/V" in as_json["kv"]["summary"]
+
+
+def test_every_context_of_the_pool_is_budgeted() -> None:
+    profile = load_profile("cwm-8bit-1x80")  # one GPU holds every layer: its need is the whole model's
+    few, many = (plan(replace(profile, cached_contexts=n), parse_gpus("1x80")) for n in (1, 8))
+    for p, at_once in ((few, 2), (many, 9)):
+        assert p.kv is not None and p.kv.contexts_at_once == at_once
+        (gpu,) = [d for d in p.devices if d.device == "cuda:0"]
+        assert gpu.kv_need_gib * GIB == pytest.approx(at_once * p.kv.context_bytes + p.kv.transient_bytes)
+    assert few.fits and not many.fits and few.kv_tokens > many.kv_tokens
