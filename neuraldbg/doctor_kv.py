@@ -82,6 +82,10 @@ class ModelShape:
     def is_sliding(self, layer: int) -> bool:
         return self.sliding_window is not None and self.layer_types[layer] == "sliding_attention"
 
+    @property
+    def num_sliding(self) -> int:
+        return sum(1 for i in range(self.num_layers) if self.is_sliding(i))
+
 
 @dataclass(frozen=True)
 class KvAssumptions:
@@ -146,9 +150,8 @@ class KvModel:
         if a.attn_implementation == "flash_attention_2":
             return cat
         eager = a.attn_implementation == "eager"
-        kinds = {s.is_sliding(i) for i in range(s.num_layers)}
         # the forward's masks, one per layer kind: bool for SDPA, additive in the dtype for eager
-        masks = q * ((tokens if False in kinds else 0) + (window_kv if True in kinds else 0))
+        masks = q * ((tokens if s.num_sliding < s.num_layers else 0) + (window_kv if s.num_sliding else 0))
         masks *= a.dtype_bytes if eager else 1
         repeat = 2 * s.num_heads * kv * s.head_dim * a.dtype_bytes if s.num_heads > s.num_kv_heads else 0
         if eager:
@@ -185,8 +188,7 @@ class KvModel:
 
     def budget(self, context_tokens: int) -> KvBudget:
         s = self.shape
-        sliding = sum(1 for i in range(s.num_layers) if s.is_sliding(i))
-        full = s.num_layers - sliding
+        sliding, full = s.num_sliding, s.num_layers - s.num_sliding
         kept = self.sliding_kept
         return KvBudget(
             assumptions=self.assumptions, contexts_at_once=self.assumptions.contexts_at_once,
@@ -198,8 +200,7 @@ class KvModel:
     def describe(self, context_tokens: int) -> str:
         """The assumptions in one line of the report."""
         a, s = self.assumptions, self.shape
-        kept = self.sliding_kept
-        sliding = sum(1 for i in range(s.num_layers) if s.is_sliding(i))
+        kept, sliding = self.sliding_kept, s.num_sliding
         window = (
             f"{sliding} sliding layers keep window {s.sliding_window:,} - 1 + rollback {a.rollback_tokens:,} = "
             f"{kept:,} tokens (+ up to one {a.prefill_chunk:,}-token chunk of storage), "
