@@ -27,7 +27,8 @@ def _add_backend_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", help="model profile name (see models/) or a local checkpoint folder (local backend)")
     p.add_argument("--url", help="model server URL (remote backend), e.g. http://gpu-host:8000")
     p.add_argument("--api-key", help="API key for the remote backend (default: $NEURALDBG_API_KEY)")
-    p.add_argument("--temperature", type=float, default=None, help="sampling temperature (model backends)")
+    p.add_argument("--temperature", type=float, default=None,
+                   help="sampling temperature (model backends; default: the profile's [sampling], 0.2 / 0.6 for imagined inputs)")
     p.add_argument("--seed", type=int, default=None, help="sampling seed (model backends)")
     p.add_argument("--max-frames", type=int, default=2000, help="frame cap (a trace that hits it may not halt)")
     p.add_argument("--timeout", type=float, default=10.0, help="wall-clock limit in seconds (exec backend)")

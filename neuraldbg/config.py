@@ -30,7 +30,7 @@ class Settings:
     profile: str = ""
     url: str = ""
     api_key: str = ""
-    temperature: float = 0.0
+    temperature: float | None = None  # None: the model profile's [sampling] (neuraldbg.sampling)
     seed: int = 0
     max_frames: int = 2000
     timeout_seconds: float = 10.0
@@ -38,7 +38,7 @@ class Settings:
     debounce_ms: int = 150
 
     @property
-    def sampling_key(self) -> tuple[float, int]:
+    def sampling_key(self) -> tuple[float | None, int]:
         return (self.temperature, self.seed)
 
     def merged(self, data: Any) -> tuple["Settings", list[str]]:
@@ -57,7 +57,7 @@ class Settings:
             attr = _KEYS.get(key)
             if attr is None or value is None:
                 continue
-            want = types[attr]
+            want = str(types[attr]).removesuffix(" | None")  # a None value was skipped above
             try:
                 if want == "bool":
                     if not isinstance(value, bool):

@@ -42,15 +42,15 @@ def add_fill_parser(sub: argparse._SubParsersAction, add_backend_args) -> None: 
 
 def _fillers(args: argparse.Namespace, factory: EngineFactory) -> list[Filler]:
     """The fillers for the chosen backend (a model backend is loaded through ``factory``)."""
-    from neuraldbg.backends.base import Sampling
     from neuraldbg.predict import settings_from_args
+    from neuraldbg.sampling import chat_sampling
 
     settings = settings_from_args(args)
     runner = tracer_runner(settings.timeout_seconds, settings.max_frames)
     if settings.backend in ("exec", "replay"):
         return [SearchFiller(runner)]
     backend, tok = factory.backend(settings)
-    sampling = Sampling(temperature=settings.temperature, seed=settings.seed, max_tokens=args.max_tokens)
+    sampling = chat_sampling(settings, max_tokens=args.max_tokens)
     return [ChatFiller(backend, tok, sampling=sampling, reasoning=True, checker=RunChecker(runner))]
 
 

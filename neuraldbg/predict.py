@@ -19,7 +19,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         profile=args.model or "",
         url=args.url or "",
         api_key=args.api_key or os.environ.get("NEURALDBG_API_KEY", ""),
-        temperature=args.temperature if args.temperature is not None else 0.0,
+        temperature=args.temperature,  # None: the profile's (neuraldbg.sampling)
         seed=args.seed if args.seed is not None else 0,
         max_frames=args.max_frames,
         timeout_seconds=args.timeout,

@@ -34,11 +34,14 @@ class ProfileError(ValueError):
 
 @dataclass(frozen=True)
 class SamplingDefaults:
-    """The release's recommended settings: temperature 0.2-0.6, top_p 0.95."""
+    """The release's recommended settings: temperature 0.2-0.6, top_p 0.95.
+    Stepping takes the low end (frames stay close to the likely execution);
+    imagined inputs take the high end, so that a resample gives new ones."""
 
-    temperature: float = 0.2
+    temperature: float = 0.2  # every predicted frame
+    input_temperature: float = 0.6  # the imagined call frame (its inputs), also on a resample
     top_p: float = 0.95
-    max_tokens: int = 2048
+    max_tokens: int | None = None  # per request (one frame); None: the engine's frame cap
 
 
 @dataclass(frozen=True)
@@ -183,7 +186,7 @@ def profile_from_dict(data: dict[str, Any], *, source: Path | None = None, defau
     for key in ("max_memory_per_gpu_gib", "reserve_gib"):
         typed(values, key, (int, float))
     typed(values, "double_quant", bool)
-    for key in ("temperature", "top_p"):
+    for key in ("temperature", "input_temperature", "top_p"):
         typed(sampling_data, key, (int, float), "sampling.")
     typed(sampling_data, "max_tokens", int, "sampling.")
 
@@ -222,5 +225,5 @@ def _check_choices(p: Profile, where: str) -> None:
     if p.context_tokens < 16:
         raise ProfileError(f"{where}: context_tokens is too small ({p.context_tokens})")
     s = p.sampling
-    if s.temperature < 0 or not (0 < s.top_p <= 1) or s.max_tokens < 1:
-        raise ProfileError(f"{where}: sampling needs temperature >= 0, 0 < top_p <= 1, max_tokens >= 1")
+    if min(s.temperature, s.input_temperature) < 0 or not (0 < s.top_p <= 1) or (s.max_tokens or 1) < 1:
+        raise ProfileError(f"{where}: sampling needs temperatures >= 0, 0 < top_p <= 1, max_tokens >= 1")

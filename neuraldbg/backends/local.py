@@ -35,6 +35,8 @@ from neuraldbg.backends.base import (
     Sampling,
 )
 from neuraldbg.backends.kv_cache import CachedContext, ContextPool
+from neuraldbg.backends.prompt_lookup import draft
+from neuraldbg.backends.speculative import drop_last
 from neuraldbg.profiles import QUANTIZATIONS, Profile, ProfileError, load_profile
 
 # transformers' LogitsProcessor contract: (input_ids [batch, seq], scores [batch, vocab]) -> scores
@@ -44,6 +46,7 @@ log = logging.getLogger(__name__)
 
 GIB = 1024**3
 PREFILL_CHUNK = 2048  # tokens per prefill forward: bounds activation memory on long prompts
+DRAFT_NGRAM = 4  # longest n-gram a draft is looked up by
 ROLLBACK_TOKENS = 2048  # sliding layers keep this much past beyond the window (see kv_cache)
 
 # transformers' tqdm hook is process-wide: one load at a time installs it.
@@ -316,7 +319,7 @@ class LocalBackend:
     def __init__(self, model: Any, hf_tokenizer: Any, *, name: str, context_tokens: int,
                  cached_contexts: int = 4, rollback_tokens: int = ROLLBACK_TOKENS,
                  prefill_chunk: int = PREFILL_CHUNK, profile: Profile | None = None,
-                 logits_processor: LogitsProcessor | None = None) -> None:
+                 logits_processor: LogitsProcessor | None = None, speculative_tokens: int = 0) -> None:
         from transformers import DynamicCache
 
         from neuraldbg.backends.tiny_tokenizer import HFTokenizerAdapter
@@ -339,6 +342,8 @@ class LocalBackend:
         # Applied to every next-token distribution before sampling, with the
         # ids it conditions on (transformers' LogitsProcessor contract).
         self.logits_processor = logits_processor
+        # Prompt-lookup drafts verified per forward (0: plain decoding).
+        self.speculative_tokens = max(0, speculative_tokens)
         self._lock = threading.Lock()
         self._closed = False
 
@@ -360,6 +365,7 @@ class LocalBackend:
         attn_implementation: str | None = None,
         max_memory: dict[Any, Any] | None = None,
         cached_contexts: int | None = None,
+        speculative_tokens: int | None = None,
     ) -> "LocalBackend":
         """Load a profile (by object, name or TOML path) or a checkpoint folder.
 
@@ -447,6 +453,7 @@ class LocalBackend:
         backend = cls(
             model, hf_tokenizer, name=profile.name, context_tokens=profile.context_tokens,
             cached_contexts=cached_contexts or profile.cached_contexts, profile=profile,
+            speculative_tokens=profile.speculative_tokens if speculative_tokens is None else speculative_tokens,
         )
         report(LoadProgress("ready", 1.0, memory_per_device()))
         return backend
@@ -491,23 +498,64 @@ class LocalBackend:
                 if sampling.max_tokens <= 0:
                     return
                 logits = self._prefill(ctx, prompt[reused:], cancel)
-                sample = _Sampler(sampling)
-                produced = 0
-                while True:
-                    token = self._pick(sample, self._processed(ctx, logits))
-                    produced += 1
-                    self.stats.generated_tokens += 1
-                    yield token
-                    if token in stops or produced >= sampling.max_tokens:
-                        return
-                    if len(ctx.tokens) + 1 >= self.context_tokens:
-                        log.warning("%s: context of %d tokens is full; generation stopped", self.name, self.context_tokens)
-                        return
-                    if cancel is not None:
-                        cancel.raise_if_cancelled()
-                    logits = self._forward(ctx, [token])
+                yield from self._decode(ctx, logits, stops, sampling, cancel)
             finally:
                 self.contexts.release(ctx)
+
+    def _decode(self, ctx: CachedContext, logits: Any, stops: frozenset[int], sampling: Sampling,
+                cancel: CancelToken | None) -> Iterator[int]:
+        """Decode after a prefill. With ``speculative_tokens`` > 0, each forward
+        also verifies a prompt-lookup draft (the longest recent n-gram match in
+        the context): the model's own pick at every drafted position decides,
+        so the ids are those of plain decoding (greedy: identical; sampled: the
+        same distribution), and the KV of rejected drafts is dropped."""
+        sample = _Sampler(sampling)
+        room = lambda: self.context_tokens - 1 - len(ctx.tokens)  # noqa: E731 - read after every forward
+        produced = 0
+        token = self._pick(sample, self._processed(ctx.tokens, logits))
+        while True:
+            produced += 1
+            self.stats.generated_tokens += 1
+            yield token
+            if token in stops or produced >= sampling.max_tokens:
+                return
+            if room() <= 0:
+                log.warning("%s: context of %d tokens is full; generation stopped", self.name, self.context_tokens)
+                return
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+            guess = self._draft(ctx.tokens + [token], min(sampling.max_tokens - produced, room() - 1), stops)
+            self.stats.decode_forwards += 1
+            self.stats.draft_tokens += len(guess)
+            if not guess:
+                logits = self._forward(ctx, [token])
+                token = self._pick(sample, self._processed(ctx.tokens, logits))
+                continue
+            rows = self._forward(ctx, [token, *guess], keep=len(guess) + 1)
+            base = len(ctx.tokens) - len(guess)  # the ids before the first drafted position
+            for i, expected in enumerate([*guess, None]):
+                token = self._pick(sample, self._processed(ctx.tokens[: base + i], rows[i]))
+                if token != expected:
+                    break
+                self.stats.accepted_tokens += 1
+                produced += 1
+                self.stats.generated_tokens += 1
+                yield token
+                if token in stops or produced >= sampling.max_tokens:
+                    return
+            rejected = len(guess) - i
+            if rejected:
+                drop_last(ctx.cache, rejected)
+                del ctx.tokens[-rejected:]
+
+    def _draft(self, ids: list[int], limit: int, stops: frozenset[int]) -> list[int]:
+        """Up to ``speculative_tokens`` (and ``limit``) drafted ids, cut after a stop id."""
+        k = min(self.speculative_tokens, limit)
+        if k <= 0:
+            return []
+        guess = draft(ids, k, max_ngram=DRAFT_NGRAM)
+        stop_at = next((i for i, t in enumerate(guess) if t in stops), None)
+        return guess if stop_at is None else guess[: stop_at + 1]
 
     def _prefill(self, ctx: CachedContext, ids: list[int], cancel: CancelToken | None) -> Any:
         logits = None
@@ -517,16 +565,17 @@ class LocalBackend:
             logits = self._forward(ctx, ids[start : start + self.prefill_chunk])
         return logits
 
-    def _forward(self, ctx: CachedContext, ids: list[int]) -> Any:
-        """Run ``ids`` after ``ctx``; return the next-token logits (1-D)."""
+    def _forward(self, ctx: CachedContext, ids: list[int], keep: int = 1) -> Any:
+        """Run ``ids`` after ``ctx``; return the next-token logits (1-D), or
+        with ``keep`` > 1 those of the last ``keep`` positions (keep x vocab)."""
         import torch
 
         ctx.valid = False
         try:
             with torch.inference_mode():
                 input_ids = torch.tensor([ids], dtype=torch.long, device=self._input_device)
-                out = self.model(input_ids=input_ids, past_key_values=ctx.cache, use_cache=True, logits_to_keep=1)
-                logits = out.logits[0, -1]
+                out = self.model(input_ids=input_ids, past_key_values=ctx.cache, use_cache=True, logits_to_keep=keep)
+                logits = out.logits[0, -1] if keep == 1 else out.logits[0, -keep:]
         except torch.cuda.OutOfMemoryError:
             self.contexts.clear()
             torch.cuda.empty_cache()
@@ -540,14 +589,14 @@ class LocalBackend:
         ctx.valid = True
         return logits
 
-    def _processed(self, ctx: CachedContext, logits: Any) -> Any:
+    def _processed(self, before: Sequence[int], logits: Any) -> Any:
         """``logits`` after the logits processor, given the ids they follow."""
         if self.logits_processor is None:
             return logits
         import torch
 
         with torch.inference_mode():
-            ids = torch.tensor([ctx.tokens], dtype=torch.long)
+            ids = torch.tensor([list(before)], dtype=torch.long)
             return self.logits_processor(ids, logits[None].clone())[0]
 
     @staticmethod

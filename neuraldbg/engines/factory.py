@@ -77,11 +77,21 @@ class EngineFactory:
 
     def backend(self, settings: Settings) -> tuple["TokenBackend", "TokenizerLike"]:
         """The shared model backend for these settings (loaded on first use)."""
-        key = (settings.backend, settings.profile, settings.url, settings.api_key)
+        key = self._key(settings)
         with self._lock:
             if key not in self._backends:
                 self._backends[key] = self._load(settings)
             return self._backends[key]
+
+    def loaded(self, settings: Settings) -> "TokenBackend | None":
+        """The shared backend for these settings if it is loaded (never loads)."""
+        with self._lock:
+            entry = self._backends.get(self._key(settings))
+        return entry[0] if entry is not None else None
+
+    @staticmethod
+    def _key(settings: Settings) -> tuple[Any, ...]:
+        return (settings.backend, settings.profile, settings.url, settings.api_key)
 
     def _load(self, settings: Settings) -> tuple["TokenBackend", "TokenizerLike"]:
         if settings.backend == "local":

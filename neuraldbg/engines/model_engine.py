@@ -26,7 +26,7 @@ from neuraldbg.trace.tokenizer import TokenizerLike
 
 log = logging.getLogger(__name__)
 
-FRAME_TOKEN_CAP = 2048  # tokens one frame may take before we call the model stuck
+FRAME_TOKEN_CAP = 2048  # tokens one frame may take before we call the model stuck (when the profile does not say)
 
 
 class ModelEngine:
@@ -35,7 +35,8 @@ class ModelEngine:
 
     def __init__(self, backend: TokenBackend, tok: TokenizerLike, *, source: str, function: FunctionInfo,
                  functions: Sequence[FunctionInfo], call: str, sampling: Sampling, backend_kind: str,
-                 frame_token_cap: int = FRAME_TOKEN_CAP, call_locals: dict[str, str] | None = None) -> None:
+                 frame_token_cap: int | None = None, call_locals: dict[str, str] | None = None,
+                 input_sampling: Sampling | None = None) -> None:
         self.backend_impl = backend
         self.tok = tok
         self.backend = backend_kind
@@ -47,7 +48,10 @@ class ModelEngine:
         # Reprs of the arguments when known from a real evaluation (replay, or
         # an exec run where execution is allowed); else bound from the call text.
         self.call_locals = call_locals
-        self.sampling = dc_replace(sampling, max_tokens=frame_token_cap)
+        # The request budget is the sampling's (the profile's max_tokens) unless a cap is given.
+        cap = {} if frame_token_cap is None else {"max_tokens": frame_token_cap}
+        self.sampling = dc_replace(sampling, **cap)
+        self.input_sampling = dc_replace(input_sampling or sampling, **cap)  # the imagined call frame
         self.context = trace_prompt_ids(tok, mark_entry(source, function.def_line))
         self._ids: list[list[int]] = []  # token ids of each frame made, exactly as in the prompt
         self._raws: list[RawFrame] = []
@@ -71,11 +75,12 @@ class ModelEngine:
         self._n += 1
         return self._mapper.push(raw)
 
-    def _sampling_for_step(self) -> Sampling:
+    def _sampling_for_step(self, imagined_input: bool) -> Sampling:
+        base = self.input_sampling if imagined_input else self.sampling
         # A seed per step: regenerating a step after a step back gives the same frame.
-        if self.sampling.seed is None:
-            return self.sampling
-        return dc_replace(self.sampling, seed=self.sampling.seed + self._n)
+        if base.seed is None:
+            return base
+        return dc_replace(base, seed=base.seed + self._n)
 
     def _generate(self, forced: Event | None, cancel: CancelToken | None) -> Step:
         prompt = self.prompt(forced)
@@ -84,7 +89,7 @@ class ModelEngine:
             parser.parse_forced(forced)
         produced: list[int] = []
         raws: list[RawFrame] = []
-        for token_id in self.backend_impl.generate(prompt, stop_ids=TRACE_STOP_IDS, sampling=self._sampling_for_step(), cancel=cancel):
+        for token_id in self.backend_impl.generate(prompt, stop_ids=TRACE_STOP_IDS, sampling=self._sampling_for_step(forced == "call"), cancel=cancel):
             produced.append(token_id)
             raws += parser.feed_ids([token_id])
             if any(r.event is not None for r in raws) or any(r.end for r in raws):
@@ -167,6 +172,7 @@ class ModelEngine:
 
     def reseed(self, seed: int | None) -> None:
         self.sampling = dc_replace(self.sampling, seed=seed)
+        self.input_sampling = dc_replace(self.input_sampling, seed=seed)
 
     def _function_text(self) -> str:
         lines = split_lines_keepends(self.source)

@@ -54,9 +54,11 @@ def _common(p: argparse.ArgumentParser, add_backend_args: Callable[[argparse.Arg
 
 
 def _predictor(args: argparse.Namespace) -> "Predictor":
-    from neuraldbg.backends.base import LoadProgress, Sampling
+    from neuraldbg.backends.base import LoadProgress
+    from neuraldbg.config import Settings
     from neuraldbg.engines.model_engine import FRAME_TOKEN_CAP
     from neuraldbg.eval.predictors import EVAL_BACKENDS, make_predictor
+    from neuraldbg.sampling import sampling_plan
     from neuraldbg.tracer import Limits
 
     if args.backend not in EVAL_BACKENDS:
@@ -70,11 +72,14 @@ def _predictor(args: argparse.Namespace) -> "Predictor":
         frac = f" {p.fraction:.0%}" if p.fraction is not None else ""
         print(f"loading{frac}: {p.message}", file=sys.stderr, flush=True)
 
-    sampling = Sampling(temperature=args.temperature or 0.0, seed=args.seed if args.seed is not None else 0)
+    # The inputs are given (CruxEval calls, halting programs): only the frames' sampling is used.
+    sampling = sampling_plan(Settings(profile=args.model or "", temperature=args.temperature,
+                                      seed=args.seed if args.seed is not None else 0),
+                             default_max_tokens=FRAME_TOKEN_CAP).frames
     return make_predictor(
         args.backend, model=args.model or "", url=args.url or "",
         api_key=args.api_key or os.environ.get("NEURALDBG_API_KEY", ""), sampling=sampling,
-        limits=Limits(wall_seconds=args.timeout), frame_token_cap=args.frame_tokens or FRAME_TOKEN_CAP,
+        limits=Limits(wall_seconds=args.timeout), frame_token_cap=args.frame_tokens or sampling.max_tokens,
         progress=progress,
     )
 

@@ -29,7 +29,7 @@ from neuraldbg.server.fills import FillService
 from neuraldbg.server.hover import HoverQuery, hover_markdown, pending_markdown
 from neuraldbg.server.inlay import inlay_items
 from neuraldbg.server.lenses import lenses_for
-from neuraldbg.server.notify import STATUS_METHOD, ProgressBars, StatusReporter
+from neuraldbg.server.notify import STATUS_METHOD, ProgressBars, StatusReporter, cached_tokens_note
 from neuraldbg.server.throttle import Debouncer, Throttle
 from neuraldbg.server.hole_actions import HoleActions
 from neuraldbg.server.requests import NOT_ALLOWED, CustomRequests
@@ -103,7 +103,8 @@ class Controller:
         self.requests = CustomRequests(self)
         self.debounce = Debouncer(self._after_pause)
         self.status = StatusReporter(send=self._send_status, queue=lambda: self.session.queue_length,
-                                     backend=lambda: self.session.settings.backend, model=self._model_name)
+                                     backend=lambda: self.session.settings.backend, model=self._model_name,
+                                     note=lambda: cached_tokens_note(self.session.engines.loaded(self.session.settings)))
         self.bars = ProgressBars(server, supported=lambda: self.client.progress)
         self._inlay_refresh: Throttle | None = None
         self._lens_refresh: Throttle | None = None

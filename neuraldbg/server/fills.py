@@ -10,7 +10,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from neuraldbg.backends.base import CancelToken, Sampling
+from neuraldbg.backends.base import CancelToken
 from neuraldbg.config import Settings
 from neuraldbg.holes import (
     ChatFiller,
@@ -25,6 +25,7 @@ from neuraldbg.holes import (
     first_fill,
     tracer_runner,
 )
+from neuraldbg.sampling import chat_sampling
 from neuraldbg.session import Session
 from neuraldbg.source.model import FunctionInfo, Hole
 
@@ -69,7 +70,7 @@ class FillService:
         if entry is not None and entry.trace.predicted and entry.trace.frames:
             out.append(TraceFiller(entry.trace, checker=checker))
         backend, tok = self.session.engines.backend(s)
-        out.append(ChatFiller(backend, tok, sampling=Sampling(temperature=s.temperature, seed=s.seed, max_tokens=self.chat_tokens),
+        out.append(ChatFiller(backend, tok, sampling=chat_sampling(s, max_tokens=self.chat_tokens),
                               checker=checker, reasoning=False, lock=self.session.model_lock))
         return out
 

@@ -26,6 +26,15 @@ STATUS_METHOD = "neuraldbg/status"
 STATES = ("starting", "loading", "ready", "busy", "error")
 
 
+def cached_tokens_note(backend: object) -> str | None:
+    """What the status says of a backend whose server does not report how
+    many prompt tokens its prefix cache served (``reports_cached_tokens``
+    False), so that "0 reused" is not read as "no reuse"."""
+    if getattr(backend, "reports_cached_tokens", None) is False:
+        return "the model server does not report cached tokens (prefix-cache reuse unknown)"
+    return None
+
+
 @dataclass
 class StatusReporter:
     """Keeps the server's state and sends ``neuraldbg/status`` at most every
@@ -35,6 +44,7 @@ class StatusReporter:
     queue: Callable[[], int]
     backend: Callable[[], str]
     model: Callable[[], str | None]
+    note: Callable[[], str | None] = lambda: None  # appended to the "ready" message
     interval: float = 0.2
     loading: str | None = None  # message while a model loads
     load_fraction: float | None = None
@@ -53,6 +63,8 @@ class StatusReporter:
             state, message = "busy", f"tracing {self.busy_with}".strip() + f" ({queue} in queue)"
         else:
             state, message = "ready", f"ready ({self.backend()} backend)"
+            if note := self.note():
+                message += f"; {note}"
         out: dict[str, Any] = {"state": state, "backend": self.backend(), "message": message, "queue": queue}
         model = self.model()
         if model:
