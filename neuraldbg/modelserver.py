@@ -11,6 +11,16 @@ Endpoints (see :mod:`neuraldbg.modelserver_protocol` for the fields):
   shapes, for clients without a local tokenizer;
 - ``GET /health``: always open.
 
+``text_only=True`` (``create_app``, ``start_model_server``, ``serve_model``)
+answers as a server that cannot return token ids does (vLLM without
+``return_token_ids``): no ``token_ids`` / ``prompt_token_ids`` whatever the
+request asks, only the text with special tokens written as their names.
+Tests use it to drive the client's text-to-ids path through a real server.
+
+``prompt_logprobs`` (vLLM's one-prefill prompt scoring) is answered when the
+backend has ``score()`` (:class:`neuraldbg.backends.base.ScoringBackend`),
+in the model thread like a generation; other backends refuse it with 400.
+
 With an API key every endpoint but ``/health`` needs ``Authorization:
 Bearer KEY`` (401 otherwise). The server listens on loopback unless told
 otherwise, and warns when it is not. One generation runs at a time (others
@@ -32,6 +42,7 @@ import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import replace as dc_replace
 from typing import TYPE_CHECKING, Any
 
 import uvicorn
@@ -41,7 +52,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from neuraldbg.backends.base import ProgressCallback, TokenBackend
+from neuraldbg.backends.base import BackendError, ProgressCallback, TokenBackend
 from neuraldbg.modelserver_protocol import (
     CompletionIds,
     CompletionRequest,
@@ -53,6 +64,7 @@ from neuraldbg.modelserver_protocol import (
     finish_of,
     new_completion_id,
     parse_completion_request,
+    prompt_logprobs_entries,
     stream_chunk,
     usage_chunk,
 )
@@ -90,6 +102,7 @@ class _ModelService:
         tokenizer: "TokenizerLike | None",
         special_tokens: Mapping[str, int] | None,
         vocab_size: int | None,
+        text_only: bool = False,
     ) -> None:
         from neuraldbg.trace import cwm_tokens
 
@@ -102,6 +115,7 @@ class _ModelService:
         self.vocab_size = vocab_size if vocab_size is not None else getattr(backend, "vocab_size", cwm_tokens.VOCAB_SIZE)
         self.max_model_len: int | None = getattr(backend, "max_model_len", None) or getattr(backend, "context_tokens", None)
         self.worker = GenerationWorker(backend)
+        self.text_only = text_only
         self.created = int(time.time())
 
     # -- plumbing ------------------------------------------------------------------
@@ -172,6 +186,10 @@ class _ModelService:
             specials=self.specials,
             max_model_len=self.max_model_len,
         )
+        if self.text_only:
+            req = dc_replace(req, return_token_ids=False)
+        if req.prompt_logprobs is not None and not self.worker.can_score:
+            raise RequestError(400, "this server's backend cannot score prompts: 'prompt_logprobs' is not supported")
         if req.stream:
             return StreamingResponse(
                 self._stream(req), media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -185,6 +203,8 @@ class _ModelService:
         end: list[JobEnd] = []
 
         async def collect() -> None:
+            if req.prompt_logprobs is not None:
+                result.prompt_logprobs = await self._prompt_logprobs(req)
             if req.sampling.max_tokens == 0:
                 return
             async for item in self.worker.run(req.prompt, stop_ids=req.stop_ids, sampling=req.sampling):
@@ -202,7 +222,10 @@ class _ModelService:
                 task.cancel()
                 log.info("client went away: generation cancelled")
                 return _error(499, "client closed the request", "cancelled")
-        task.result()
+        try:
+            task.result()
+        except BackendError as e:  # a refused score (e.g. longer than the context)
+            return _error(400, f"cannot score the prompt: {e}")
         if end and end[0].error:
             return _error(500, f"generation failed: {end[0].error}", "server_error")
         if end and end[0].cancelled:
@@ -214,6 +237,17 @@ class _ModelService:
             text_ids = result.ids[:-1]
         text = decode_all(self.tokenizer, self.names, text_ids)
         return JSONResponse(completion_response(req, cid=new_completion_id(), model=self.model, text=text, result=result))
+
+    async def _prompt_logprobs(self, req: CompletionRequest) -> list[dict[str, dict[str, Any]] | None]:
+        assert req.prompt_logprobs is not None
+        scores = await self.worker.score(req.prompt, start=1) if len(req.prompt) > 1 else []
+        return prompt_logprobs_entries(scores, req.prompt_logprobs, self._token_text)
+
+    def _token_text(self, token_id: int) -> str | None:
+        name = self.names.get(token_id)
+        if name is not None or self.tokenizer is None:
+            return name
+        return self.tokenizer.decode([token_id])
 
     async def _stream(self, req: CompletionRequest) -> AsyncIterator[str]:
         cid, created = new_completion_id(), int(time.time())
@@ -270,13 +304,14 @@ def create_app(
     tokenizer: "TokenizerLike | None" = None,
     special_tokens: Mapping[str, int] | None = None,
     vocab_size: int | None = None,
+    text_only: bool = False,
 ) -> Starlette:
     """The ASGI app serving ``backend``. ``app.state.service.close()`` stops
     its generation worker. The tokenizer defaults to ``backend.tokenizer``
     (without one, prompts must be ids and texts hold special names only); the
     special tokens and vocabulary size default to CWM's."""
     service = _ModelService(backend, api_key=api_key, model_name=model_name, tokenizer=tokenizer,
-                            special_tokens=special_tokens, vocab_size=vocab_size)
+                            special_tokens=special_tokens, vocab_size=vocab_size, text_only=text_only)
 
     async def request_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestError)
@@ -378,6 +413,7 @@ def serve_model(
     model_name: str | None = None,
     tokenizer: "TokenizerLike | None" = None,
     log_level: str = "info",
+    text_only: bool = False,
 ) -> None:
     """Serve ``backend`` until interrupted (Ctrl-C / SIGTERM). Blocking.
 
@@ -385,7 +421,7 @@ def serve_model(
     """
     _check_address(host, port, api_key)
     sock = _listen(host, port)
-    app = create_app(backend, api_key=api_key, model_name=model_name, tokenizer=tokenizer)
+    app = create_app(backend, api_key=api_key, model_name=model_name, tokenizer=tokenizer, text_only=text_only)
     _serve_blocking(sock, app, host, log_level)
 
 
@@ -434,12 +470,13 @@ def start_model_server(
     tokenizer: "TokenizerLike | None" = None,
     log_level: str = "warning",
     start_timeout: float = 10.0,
+    text_only: bool = False,
 ) -> RunningModelServer:
     """Serve ``backend`` from a background thread; returns once it accepts
     connections. ``port=0`` picks a free port (see ``.port`` / ``.url``)."""
     _check_address(host, port, api_key)
     sock = _listen(host, port)
-    app = create_app(backend, api_key=api_key, model_name=model_name, tokenizer=tokenizer)
+    app = create_app(backend, api_key=api_key, model_name=model_name, tokenizer=tokenizer, text_only=text_only)
     running = RunningModelServer(_server(app, log_level), sock, app, host)
     running._start(start_timeout)
     return running
@@ -453,6 +490,7 @@ def run_model_server(
     *,
     progress: ProgressCallback | None = None,
     log_level: str = "info",
+    oracle: bool = False,
 ) -> None:
     """Load ``model`` (a profile name or a checkpoint folder) with the local
     backend and serve it until interrupted: ``neuraldbg model-server``."""
@@ -461,7 +499,12 @@ def run_model_server(
     try:
         from neuraldbg.backends.local import LocalBackend  # torch is imported only here
 
-        backend = LocalBackend.load(model, progress=progress)
+        if oracle:
+            from neuraldbg.backends.oracle import load_oracle_backend
+
+            backend, _ = load_oracle_backend(model, progress=progress)
+        else:
+            backend = LocalBackend.load(model, progress=progress)
     except BaseException:
         sock.close()
         raise

@@ -11,7 +11,14 @@ client (and curl recipes written for vLLM) work against either:
 - ``return_token_ids: true`` adds ``token_ids`` to each choice (the delta in
   a stream chunk) and ``prompt_token_ids`` (first chunk);
 - ``include_stop_str_in_output`` (default false, as vLLM): whether the text
-  ends with the stop token's name. The stop id is always in ``token_ids``.
+  ends with the stop token's name. The stop id is always in ``token_ids``;
+- ``prompt_logprobs`` (0 or 1, not with ``stream``; needs a backend with
+  ``score()``, the ScoringBackend protocol): vLLM's shape, one entry per
+  prompt position, ``null`` for the first, then ``{"<id>": {"logprob",
+  "rank", "decoded_token"}}`` for the prompt's token and, with 1, the top-1
+  (``rank`` 1; one entry when they are the same id). A prompt token that is
+  not the top-1 has ``rank: null`` (the backend reports the top-1 only).
+  ``max_tokens: 0`` asks for the scores alone (no generation).
 
 The text is the decode of the ids with special tokens written as their
 names. Accepted and ignored: ``skip_special_tokens``,
@@ -25,11 +32,11 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from neuraldbg.backends.base import Sampling
+from neuraldbg.backends.base import Sampling, TokenScore
 from neuraldbg.trace.tokenizer import TokenizerLike
 
 
@@ -56,6 +63,7 @@ class CompletionRequest:
     include_usage: bool = False
     return_token_ids: bool = False
     include_stop_str: bool = False
+    prompt_logprobs: int | None = None
 
 
 def _is_int(value: Any) -> bool:
@@ -175,6 +183,12 @@ def parse_completion_request(
             raise RequestError(400, "'stream_options' is only allowed with stream=true")
         if not isinstance(options, dict):
             raise RequestError(400, "'stream_options' must be an object")
+    prompt_logprobs = body.get("prompt_logprobs")
+    if prompt_logprobs is not None:
+        if not _is_int(prompt_logprobs) or prompt_logprobs not in (0, 1):
+            raise RequestError(400, f"'prompt_logprobs' must be 0 or 1 on this server (got {prompt_logprobs!r})")
+        if stream:
+            raise RequestError(400, "'prompt_logprobs' are not available when stream=true")
     flags = {}
     for name in ("return_token_ids", "include_stop_str_in_output"):
         value = body.get(name, False)
@@ -189,6 +203,7 @@ def parse_completion_request(
         include_usage=bool(options and options.get("include_usage")),
         return_token_ids=flags["return_token_ids"],
         include_stop_str=flags["include_stop_str_in_output"],
+        prompt_logprobs=prompt_logprobs,
     )
 
 
@@ -230,6 +245,21 @@ def decode_all(tokenizer: TokenizerLike | None, names: Mapping[int, str], ids: S
     return dec.feed(ids) + dec.flush()
 
 
+def prompt_logprobs_entries(
+    scores: Sequence[TokenScore], k: int, decode: Callable[[int], str | None]
+) -> list[dict[str, dict[str, Any]] | None]:
+    """vLLM's ``prompt_logprobs`` list from the scores of positions 1.. of a
+    prompt (``k`` is the request's ``prompt_logprobs``: 0 or 1)."""
+    out: list[dict[str, dict[str, Any]] | None] = [None]
+    for s in scores:
+        entry = {str(s.token): {"logprob": s.logprob, "rank": 1 if s.top == s.token else None,
+                                "decoded_token": decode(s.token)}}
+        if k >= 1 and s.top != s.token:
+            entry[str(s.top)] = {"logprob": s.top_logprob, "rank": 1, "decoded_token": decode(s.top)}
+        out.append(entry)
+    return out
+
+
 @dataclass
 class CompletionIds:
     """The outcome of one generation, as the response builders need it."""
@@ -238,6 +268,7 @@ class CompletionIds:
     finish_reason: str | None = None
     stop_reason: int | None = None
     cached_tokens: int = 0
+    prompt_logprobs: list[dict[str, dict[str, Any]] | None] | None = None
 
 
 def finish_of(req: CompletionRequest, ids: Sequence[int]) -> tuple[str, int | None]:
@@ -274,6 +305,8 @@ def completion_response(
     if req.return_token_ids:
         choice["token_ids"] = list(result.ids)
         choice["prompt_token_ids"] = list(req.prompt)
+    if result.prompt_logprobs is not None:
+        choice["prompt_logprobs"] = result.prompt_logprobs
     return {
         "id": cid,
         "object": "text_completion",

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from neuraldbg.backends.base import BackendError, CancelToken, Cancelled, Sampling, TokenBackend
+from neuraldbg.backends.base import BackendError, CancelToken, Cancelled, Sampling, ScoringBackend, TokenBackend, TokenScore
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +117,32 @@ class GenerationWorker:
                     return
         finally:
             cancel.cancel()  # no-op after a normal end; stops the GPU work otherwise
+            with self._lock:
+                self._active.discard(cancel)
+
+    @property
+    def can_score(self) -> bool:
+        return isinstance(self.backend, ScoringBackend)
+
+    async def score(self, ids: Sequence[int], *, start: int) -> list[TokenScore]:
+        """The backend's one-prefill score of ``ids[start:]``, run in the model
+        thread like a generation (so the two never overlap). A caller that is
+        cancelled (client gone) cancels the job. Raises BackendError."""
+        if self._closed:
+            raise BackendError("the model server is shutting down")
+        backend = self.backend
+        assert isinstance(backend, ScoringBackend)
+        cancel = CancelToken()
+        with self._lock:
+            self._active.add(cancel)
+        try:
+            try:
+                future = self._executor.submit(lambda: backend.score(ids, start=start, cancel=cancel))
+            except RuntimeError:  # shut down between the check and here
+                raise BackendError("the model server is shutting down") from None
+            return await asyncio.wrap_future(future)
+        finally:
+            cancel.cancel()
             with self._lock:
                 self._active.discard(cancel)
 

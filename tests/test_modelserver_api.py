@@ -312,3 +312,35 @@ def test_http_side_imports_no_torch() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+# -- text-only answers and prompt scoring ------------------------------------------------
+
+
+def test_text_only_server_omits_token_ids_and_the_client_reads_the_text(served) -> None:
+    srv, _ = served(text_only=True)
+    prompt = [1, 2, 3]
+    want = expected(prompt, STOPS, 100)
+    body = {"prompt": prompt, "max_tokens": 100, "stop_token_ids": STOPS, "return_token_ids": True,
+            "include_stop_str_in_output": True}
+    choice = httpx.post(srv.url + "/v1/completions", json=body).json()["choices"][0]
+    assert "token_ids" not in choice and "prompt_token_ids" not in choice
+    assert choice["text"] == ct.render(TOK, want)
+    chunks = [json.loads(line[6:]) for line in httpx.post(srv.url + "/v1/completions", json={**body, "stream": True}).text.splitlines()
+              if line.startswith("data: {")]
+    assert chunks and not any("token_ids" in c["choices"][0] for c in chunks if c["choices"])
+    remote = RemoteBackend(srv.url, tokenizer=TOK)
+    assert list(remote.generate(prompt, stop_ids=STOPS, sampling=Sampling(max_tokens=100))) == want
+    assert remote.id_source == "text"
+
+
+def test_prompt_logprobs_need_a_scoring_backend_and_no_stream(served) -> None:
+    srv, _ = served()
+    resp = httpx.post(srv.url + "/v1/completions", json={"prompt": [1, 2], "max_tokens": 1, "prompt_logprobs": 1})
+    assert resp.status_code == 400 and "cannot score prompts" in resp.json()["error"]["message"]
+    resp = httpx.post(srv.url + "/v1/completions", json={"prompt": [1, 2], "prompt_logprobs": 1, "stream": True})
+    assert resp.status_code == 400 and "stream" in resp.json()["error"]["message"]
+    resp = httpx.post(srv.url + "/v1/completions", json={"prompt": [1, 2], "prompt_logprobs": 5})
+    assert resp.status_code == 400 and "0 or 1" in resp.json()["error"]["message"]
+    with pytest.raises(BackendError, match=r"HTTP 400 .*cannot score prompts"):
+        RemoteBackend(srv.url).score([1, 2, 3], start=1)

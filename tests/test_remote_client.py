@@ -236,19 +236,24 @@ def test_ids_from_logprobs_token_id_strings(raw) -> None:
     assert b.id_source == "logprobs"
 
 
-def test_text_fallback_uses_tokenizer_and_special_names(raw) -> None:
-    tok = TextTokenizer()
+def text_chunks(texts: list[str]) -> Script:
+    """A text-only engine: the texts as chunks, then a finish naming FRAME_SEP."""
 
     def script(h: Handler, path: str, body: Any, n: int) -> None:
         h.start()
-        # An old engine: text only; a special name split across chunks; the
-        # stop token trimmed from the text but named in stop_reason.
-        for text in ['{"x": "1"}<|act', "ion_sep|>  y = 2\n", "é"]:
+        for text in texts:
             h.event(vllm_chunk(None, text))
         h.event(vllm_chunk(None, "", finish="stop", stop=ct.FRAME_SEP))
         h.event("[DONE]")
 
-    b = backend(raw(script).url, tokenizer=tok)
+    return script
+
+
+def test_text_fallback_uses_tokenizer_and_special_names(raw) -> None:
+    tok = TextTokenizer()
+    # An old engine: text only; a special name split across chunks; the
+    # stop token trimmed from the text but named in stop_reason.
+    b = backend(raw(text_chunks(['{"x": "1"}<|act', "ion_sep|>  y = 2\n", "é"])).url, tokenizer=tok)
     pieces = list(b.generate_pieces([1], stop_ids=[ct.FRAME_SEP], sampling=GREEDY))
     ids = [i for p in pieces for i in p.ids]
     assert ct.render(tok, ids) == '{"x": "1"}<|action_sep|>  y = 2\né<|frame_sep|>'
@@ -501,3 +506,154 @@ def test_bad_arguments() -> None:
     b.close()
     with pytest.raises(BackendError, match="is closed"):
         list(b.generate([1], stop_ids=[], sampling=GREEDY))
+
+
+# -- cached-token reporting, the logprobs fallback, scoring dialects -------------------
+
+
+def _usage_script(details: bool) -> Script:
+    def script(h: Handler, path: str, body: Any, n: int) -> None:
+        h.start()
+        h.event(vllm_chunk([5, ct.FRAME_SEP], finish="stop", stop=ct.FRAME_SEP))
+        usage: dict[str, Any] = {"prompt_tokens": 3, "completion_tokens": 2}
+        if details:
+            usage["prompt_tokens_details"] = {"cached_tokens": 0}
+        h.event({"id": "cmpl-1", "choices": [], "usage": usage})
+        h.event("[DONE]")
+
+    return script
+
+
+def test_a_server_without_cached_token_counts_is_told_apart_from_zero_cached(raw) -> None:
+    from neuraldbg.server.notify import StatusReporter, cached_tokens_note
+
+    silent = backend(raw(_usage_script(details=False)).url)  # vLLM without --enable-prompt-tokens-details
+    counted = backend(raw(_usage_script(details=True)).url)
+    assert silent.reports_cached_tokens is None and cached_tokens_note(silent) is None  # nothing known yet
+    for b in (silent, counted):
+        list(b.generate([1, 2, 3], stop_ids=[ct.FRAME_SEP], sampling=GREEDY))
+        assert b.stats.reused_tokens == 0
+    assert silent.reports_cached_tokens is False and counted.reports_cached_tokens is True
+    assert cached_tokens_note(counted) is None
+    status = StatusReporter(send=lambda _: None, queue=lambda: 0, backend=lambda: "remote", model=lambda: None,
+                            note=lambda: cached_tokens_note(silent))
+    assert status.payload()["message"] == "ready (remote backend); the model server does not report cached tokens (prefix-cache reuse unknown)"
+
+
+def test_the_status_note_reads_the_loaded_backend_only(raw) -> None:
+    from neuraldbg.config import Settings
+    from neuraldbg.engines.factory import EngineFactory
+    from neuraldbg.server.notify import cached_tokens_note
+
+    srv = raw(_usage_script(details=False))
+    settings = Settings(backend="remote", url=srv.url)
+    factory = EngineFactory()
+    assert factory.loaded(settings) is None and srv.requests == []  # asking never loads
+    remote, _tok = factory.backend(settings)
+    assert factory.loaded(settings) is remote
+    remote.flavor, remote.model, remote._resolved = "vllm", "m", True
+    list(remote.generate([1], stop_ids=[ct.FRAME_SEP], sampling=GREEDY))
+    assert "does not report cached tokens" in (cached_tokens_note(factory.loaded(settings)) or "")
+    factory.close()
+
+
+def test_logprobs_are_asked_only_until_the_server_sends_token_ids(raw) -> None:
+    def script(h: Handler, path: str, body: Any, n: int) -> None:
+        h.start()
+        h.event(vllm_chunk([5, ct.FRAME_SEP], finish="stop", stop=ct.FRAME_SEP))
+        h.event("[DONE]")
+
+    srv = raw(script)
+    b = backend(srv.url)
+    for _ in range(2):
+        list(b.generate([1], stop_ids=[ct.FRAME_SEP], sampling=GREEDY))
+    first, second = srv.posts()
+    assert first["logprobs"] == 0 and first["return_tokens_as_token_ids"] is True
+    # vLLM < 0.14 skips speculative decoding for any request with logprobs
+    assert "logprobs" not in second and "return_tokens_as_token_ids" not in second
+    assert second["return_token_ids"] is True and second["spaces_between_special_tokens"] is False
+
+
+def test_text_only_stop_names_count_only_at_the_end(raw) -> None:
+    tok = TextTokenizer()
+    # a value that spells the stop token, split so that a chunk ends right after it
+    chunks = ['{"s": "\'<|frame_sep|>', "'\"}<|action_sep|>    return s\n", "<|frame_sep|>"]
+    b = backend(raw(text_chunks(chunks)).url, tokenizer=tok)
+    ids = list(b.generate([1], stop_ids=[ct.FRAME_SEP], sampling=GREEDY))
+    assert ids.count(ct.FRAME_SEP) == 1 and ids[-1] == ct.FRAME_SEP
+    assert ct.render(tok, ids) == '{"s": "\'<|frame_sep|>\'"}<|action_sep|>    return s\n<|frame_sep|>'
+
+
+def test_text_only_names_the_prompt_spells_stay_text(raw) -> None:
+    tok = TextTokenizer()
+
+    def script(h: Handler, path: str, body: Any, n: int) -> None:
+        h.start()
+        h.event(vllm_chunk(None, '<|line_sep|>{"t": "\'<|action_sep|>\'"}<|action_sep|>    return t\n<|frame_sep|>',
+                           finish="stop", stop=ct.FRAME_SEP))
+        h.event("[DONE]")
+
+    b = backend(raw(script).url, tokenizer=tok)
+    prompt = [ct.BOS, ct.TRACE_CONTEXT_START, *tok.encode("    t = '<|action_sep|>'\n"), ct.FRAME_SEP]
+    ids = list(b.generate(prompt, stop_ids=[ct.FRAME_SEP], sampling=Sampling(max_tokens=500)))
+    # the user's string is never a special id; the real separator is ambiguous too, so it stays text
+    assert ct.ACTION_SEP not in ids and ids[0] == ct.LINE_SEP and ids[-1] == ct.FRAME_SEP
+    from neuraldbg.trace.cwm_parse import StreamParser
+
+    frames = StreamParser(tok).feed_ids(ids)
+    assert len(frames) == 1 and frames[0].flagged  # flagged, not silently wrong
+    # without the name in the prompt the separator is the special id
+    plain = [ct.BOS, ct.TRACE_CONTEXT_START, *tok.encode("    t = 1\n"), ct.FRAME_SEP]
+    assert list(b.generate(plain, stop_ids=[ct.FRAME_SEP], sampling=Sampling(max_tokens=500))).count(ct.ACTION_SEP) == 2
+
+
+def test_vllm_scoring_request_and_prompt_logprobs(raw) -> None:
+    ids = [7, 8, 9, 10]
+
+    def script(h: Handler, path: str, body: Any, n: int) -> None:
+        if path == "/v1/models":
+            h.json(200, {"object": "list", "data": [{"id": "m", "owned_by": "vllm", "max_model_len": 5}]})
+            return
+        entries = [None,
+                   {"8": {"logprob": -0.5, "rank": 1, "decoded_token": "b"}},
+                   {"9": {"logprob": -9999.0, "rank": 4000, "decoded_token": "c"},
+                    "3": {"logprob": -0.1, "rank": 1, "decoded_token": "x"}},
+                   {"10": {"logprob": -1.25, "rank": 2, "decoded_token": "d"},
+                    "11": {"logprob": -0.75, "rank": 1, "decoded_token": "e"}}]
+        h.json(200, {"choices": [{"index": 0, "text": "z", "finish_reason": "length", "prompt_logprobs": entries}],
+                     "usage": {"prompt_tokens": 4, "completion_tokens": 1}})
+
+    srv = raw(script)
+    b = RemoteBackend(srv.url, backoff=0.01)
+    from neuraldbg.backends.base import ScoringBackend, TokenScore
+
+    assert isinstance(b, ScoringBackend)
+    assert b.score(ids, start=2) == [TokenScore(9, -9999.0, 3, -0.1), TokenScore(10, -1.25, 11, -0.75)]
+    assert srv.posts()[-1] == {"model": "m", "prompt": ids, "max_tokens": 1, "temperature": 0.0, "prompt_logprobs": 1}
+    assert b.score(ids, start=1)[0] == TokenScore(8, -0.5, 8, -0.5)
+    posts = len(srv.posts())
+    with pytest.raises(BackendError, match=r"^cannot score 5 tokens: the context of the model at .* holds 5$"):
+        b.score(ids + [1], start=1)  # 5 + the one token vLLM generates > 5
+    assert len(srv.posts()) == posts  # refused before sending
+
+
+def test_sglang_scoring_request_and_input_logprobs(raw) -> None:
+    ids = [7, 8, 9, 10]
+
+    def script(h: Handler, path: str, body: Any, n: int) -> None:
+        h.json(200, {"text": "z", "meta_info": {
+            "input_token_logprobs": [[None, 8, None], [-2.0, 9, None], [-0.5, 10, None]],
+            "input_top_logprobs": [None, [[-0.25, 4, None]], [[-0.5, 10, None]]],
+            "cached_tokens": 0, "finish_reason": {"type": "length", "length": 1}}})
+
+    srv = raw(script)
+    b = backend(srv.url, flavor="sglang")
+    from neuraldbg.backends.base import TokenScore
+
+    assert b.score(ids, start=2) == [TokenScore(9, -2.0, 4, -0.25), TokenScore(10, -0.5, 10, -0.5)]
+    method, path, _headers, body = srv.requests[-1]
+    assert (method, path) == ("POST", "/generate")
+    assert body == {"input_ids": ids, "return_logprob": True, "logprob_start_len": 1, "top_logprobs_num": 1,
+                    "stream": False, "sampling_params": {"max_new_tokens": 1, "temperature": 0.0}}
+    with pytest.raises(BackendError, match="returned 3 input logprobs for 4 positions"):
+        b.score(ids, start=1)

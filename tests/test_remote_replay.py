@@ -71,3 +71,53 @@ def test_replay_through_the_model_server_matches_the_direct_replay(moves: str) -
         assert cwm_view(got.frames) == cwm_view(truth.frames)
     assert remote.id_source == "token_ids" and remote.flavor == "neuraldbg"
     assert remote.stats.requests >= 1 and remote.stats.generated_tokens > 0
+
+
+STOP_NAMES = '''\
+def tag(s):
+    t = s + "<|frame_sep|>"
+    u = t + "<|end_of_text|>"
+    return u
+'''
+
+SEPARATOR_NAME = '''\
+def mark(s):
+    t = s + "<|action_sep|>"
+    return t
+'''
+
+
+def _text_only_run(source: str, function: str, call: str):
+    tok = TextTokenizer()
+    truth = run_trace(source, call, function=function)
+    assert truth.status == "complete"
+    index = index_text(source)
+    replay = ReplayBackend.for_trace(truth, tok, source=source, functions=index.functions)
+    with start_model_server(replay, tokenizer=tok, text_only=True) as srv:
+        remote = RemoteBackend(srv.url)
+        engine = ModelEngine(remote, remote.tokenizer, source=source, function=index.function(function),
+                             functions=index.functions, call=call, sampling=Sampling(), backend_kind="remote")
+        got = Simulation(engine, function=function, call=call).run_to_end()
+        remote.close()
+    assert remote.id_source == "text"  # the server sent no ids: the text was converted back
+    return truth, got
+
+
+def test_text_only_server_user_strings_that_spell_stop_tokens_stay_text() -> None:
+    """A value or a source line that spells a stop token's name: the server
+    stops on the real token, so the name anywhere before the end is text."""
+    truth, got = _text_only_run(STOP_NAMES, "tag", "tag('<|eot_id|>')")
+    assert got.status == "complete", got.error
+    assert not any(f.problem for f in got.frames)
+    assert cwm_view(got.frames) == cwm_view(truth.frames)
+
+
+def test_text_only_server_an_ambiguous_separator_flags_the_frames_instead_of_guessing() -> None:
+    """The source spells <|action_sep|>: in text, the model's real separator
+    and the user's string look the same; neither becomes the special id, and
+    the frames that needed it come out flagged."""
+    truth, got = _text_only_run(SEPARATOR_NAME, "mark", "mark('a')")
+    assert got.frames
+    produced = got.frames[1:]  # the call frame is written by us (teacher forcing), the rest by the model
+    assert produced and all(f.problem for f in produced)
+    assert cwm_view(got.frames[:1]) == cwm_view(truth.frames[:1])

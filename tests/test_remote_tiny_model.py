@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from neuraldbg.backends.base import BackendError, CancelToken, Cancelled, Sampling
+from neuraldbg.backends.base import BackendError, CancelToken, Cancelled, Sampling, ScoringBackend, TokenScore
 from neuraldbg.backends.local import LocalBackend
 from neuraldbg.backends.remote import RemoteBackend
 from neuraldbg.modelserver import RunningModelServer, start_model_server
@@ -151,3 +151,56 @@ def test_prompt_longer_than_the_context_is_a_clear_400(served, remote, local) ->
     too_long = [ct.BOS] + [100] * local.context_tokens
     with pytest.raises(BackendError, match=r"HTTP 400 .*the prompt has \d+ tokens; the model's context holds"):
         list(remote.generate(too_long, stop_ids=[], sampling=GREEDY))
+
+
+class Scoring(Recording):
+    """A TokenBackend + ScoringBackend over the tiny CWM: generation through
+    the LocalBackend, scores from one real forward pass of its model (a
+    stand-in for LocalBackend.score, coded against the protocol only)."""
+
+    def score(self, ids: Sequence[int], *, start: int, cancel: CancelToken | None = None) -> list[TokenScore]:
+        import torch
+
+        if len(ids) > self.context_tokens:
+            raise BackendError(f"{len(ids)} ids do not fit the context of {self.context_tokens}")
+        with torch.no_grad():
+            logits = self.inner.model(torch.tensor([list(ids)])).logits[0].float()
+        logprobs = torch.log_softmax(logits, dim=-1)
+        out = []
+        for pos in range(start, len(ids)):
+            row = logprobs[pos - 1]
+            top = int(row.argmax())
+            out.append(TokenScore(ids[pos], float(row[ids[pos]]), top, float(row[top])))
+        return out
+
+
+def test_remote_scores_match_the_model_position_by_position(local: LocalBackend) -> None:
+    import torch
+
+    ids = prompt_ids(local)
+    start = 5
+    with start_model_server(Scoring(local)) as srv:
+        remote = RemoteBackend(srv.url)
+        assert isinstance(remote, ScoringBackend)
+        got = remote.score(ids, start=start)
+        assert remote.flavor == "neuraldbg" and remote.max_model_len == local.context_tokens
+        # the wire format as vLLM writes it
+        answer = httpx.post(srv.url + "/v1/completions", json={"prompt": ids[:4], "max_tokens": 0, "prompt_logprobs": 1},
+                            timeout=60).json()["choices"][0]["prompt_logprobs"]
+        assert answer[0] is None and len(answer) == 4
+        assert all(any(v["rank"] == 1 for v in entry.values()) and str(tok) in entry for entry, tok in zip(answer[1:], ids[1:4]))
+        with pytest.raises(BackendError, match=r"^cannot score [\d,]+ tokens: the context of the model at .* holds [\d,]+$"):
+            remote.score([ct.BOS] + [100] * local.context_tokens, start=1)
+        # a client that does not know the context: the server refuses in one line
+        blind = RemoteBackend(srv.url, flavor="neuraldbg", model=local.name)
+        with pytest.raises(BackendError, match=r"HTTP 400 .*the model's context holds") as err:
+            blind.score([ct.BOS] + [100] * local.context_tokens, start=1)
+        assert "\n" not in str(err.value)
+    # the reference: one causal pass per position, each on its prefix only
+    assert len(got) == len(ids) - start
+    for pos, s in zip(range(start, len(ids)), got):
+        with torch.no_grad():
+            row = torch.log_softmax(local.model(torch.tensor([ids[:pos]])).logits[0, -1].float(), dim=-1)
+        assert s.token == ids[pos] and s.top == int(row.argmax())
+        assert s.logprob == pytest.approx(float(row[ids[pos]]), abs=1e-3)
+        assert s.top_logprob == pytest.approx(float(row.max()), abs=1e-3)

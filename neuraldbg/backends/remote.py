@@ -17,6 +17,11 @@ only when known: given, or the first id of ``GET /v1/models``):
      "skip_special_tokens": false, "spaces_between_special_tokens": false,
      "include_stop_str_in_output": true}
 
+``logprobs`` and ``return_tokens_as_token_ids`` are sent only until the
+server has answered with ``token_ids``: vLLM before 0.14 turns speculative
+decoding (the n-gram lookup of models/README.md) off for any request that
+asks for logprobs.
+
 ``flavor="neuraldbg"`` -- ``POST {url}/v1/completions``: the vLLM body
 without ``logprobs``, ``return_tokens_as_token_ids`` and
 ``spaces_between_special_tokens`` (the server always returns token ids when
@@ -37,11 +42,14 @@ by ``owned_by`` ("neuraldbg", "sglang", else "vllm").
 Where the generated ids come from, in order (``id_source``, per request):
 ``"token_ids"`` (vLLM ``choices[0].token_ids``, SGLang ``output_ids``, in
 full or cumulative form), ``"logprobs"`` (``logprobs.tokens`` written as
-``token_id:N``), and last ``"text"``: the text is converted back to ids,
-special tokens written as their names becoming their ids (the map
-``special_tokens``, CWM's by default) and the rest encoded with the
-tokenizer. Re-encoded text may split differently from what the model
-sampled, but decodes to the same text, which is all the trace parser needs.
+``token_id:N``), and last ``"text"``: the text is converted back to ids by
+:mod:`neuraldbg.backends.remote_text` (special names from the map
+``special_tokens``, CWM's by default), which never turns user text into a
+special id: a stop token's name counts only at the very end, and a name the
+prompt also spells as text stays text, so a frame that needed it comes out
+flagged by the trace parser. Re-encoded text may split differently from
+what the model sampled, but decodes to the same text, which is all the
+trace parser needs.
 A stop id that ended the request but was trimmed from the text is restored
 from ``stop_reason`` (vLLM) or ``matched_stop`` (SGLang).
 
@@ -54,7 +62,15 @@ Stats: ``prompt_tokens`` and ``generated_tokens`` are counted here;
 ``reused_tokens`` (and ``prefilled_tokens`` = prompt - reused) come from the
 server's usage: ``prompt_tokens_details.cached_tokens`` (vLLM reports it
 only with ``--enable-prompt-tokens-details``) or SGLang's
-``meta_info.cached_tokens``.
+``meta_info.cached_tokens``. ``reports_cached_tokens`` says whether the
+last finished request carried that number: False means "unknown", not "0".
+
+Scoring (:meth:`RemoteBackend.score`, the ScoringBackend protocol): one
+teacher-forced prefill, ``prompt_logprobs`` on vLLM and neuraldbg servers,
+``/generate`` with ``return_logprob`` on SGLang
+(:mod:`neuraldbg.backends.remote_scoring`). Ids longer than the context
+(``context_tokens``, else the ``max_model_len`` of ``/v1/models``) are
+refused before anything is sent.
 
 Failures are :class:`BackendError` with one clear line. Connection errors,
 HTTP 5xx and 429 are retried with exponential backoff, but only before any
@@ -70,10 +86,8 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -81,8 +95,13 @@ from typing import Any, Literal
 import httpx
 from httpx_sse import EventSource
 
-from neuraldbg.backends.base import BackendError, BackendStats, CancelToken, Cancelled, Sampling
+from neuraldbg.backends.base import BackendError, BackendStats, CancelToken, Cancelled, Sampling, TokenScore
+from neuraldbg.backends.remote_scoring import parse_sglang_scores, parse_vllm_scores, sglang_score_body, vllm_score_body
+from neuraldbg.backends.remote_text import PromptNames, TextToIds
+from neuraldbg.backends.remote_tokenizer import ServerTokenizer
 from neuraldbg.trace.tokenizer import TokenizerLike
+
+__all__ = ["RemoteBackend", "ServerTokenizer", "GeneratedPiece", "FLAVORS"]
 
 log = logging.getLogger(__name__)
 
@@ -259,53 +278,6 @@ class _SGLangChunkParser:
         return delta
 
 
-# -- text back to ids -------------------------------------------------------------
-
-
-class _TextToIds:
-    """Streaming text -> ids: special names become their ids, the rest goes
-    through the tokenizer. A chunk that ends in what may be the start of a
-    special name keeps that tail until the next chunk."""
-
-    def __init__(self, specials: Mapping[str, int], tokenizer: TokenizerLike) -> None:
-        names = sorted(specials, key=len, reverse=True)
-        self._specials = specials
-        self._re = re.compile("|".join(re.escape(n) for n in names)) if names else None
-        self._prefixes = {n[:k] for n in names for k in range(1, len(n))}
-        self._longest = max((len(n) for n in names), default=0)
-        self._tok = tokenizer
-        self._tail = ""
-
-    def feed(self, text: str) -> list[int]:
-        text = self._tail + text
-        self._tail = ""
-        for k in range(min(self._longest - 1, len(text)), 0, -1):
-            if text[-k:] in self._prefixes:
-                text, self._tail = text[:-k], text[-k:]
-                break
-        return self._convert(text)
-
-    def flush(self) -> list[int]:
-        tail, self._tail = self._tail, ""
-        return self._convert(tail)
-
-    def _convert(self, text: str) -> list[int]:
-        if not text:
-            return []
-        if self._re is None:
-            return list(self._tok.encode(text))
-        ids: list[int] = []
-        pos = 0
-        for m in self._re.finditer(text):
-            if m.start() > pos:
-                ids.extend(self._tok.encode(text[pos : m.start()]))
-            ids.append(self._specials[m.group(0)])
-            pos = m.end()
-        if pos < len(text):
-            ids.extend(self._tok.encode(text[pos:]))
-        return ids
-
-
 def _load_tokenizer(path: str) -> TokenizerLike:
     from neuraldbg.backends.tiny_tokenizer import HFTokenizerAdapter, load_tokenizer  # transformers: only here
 
@@ -389,6 +361,7 @@ class RemoteBackend:
         connect_timeout: float = 5.0,
         retries: int = 3,
         backoff: float = 0.5,
+        context_tokens: int | None = None,
     ) -> None:
         if flavor not in FLAVORS:
             raise BackendError(f"unknown remote flavor {flavor!r}: expected one of {', '.join(FLAVORS)}")
@@ -403,6 +376,17 @@ class RemoteBackend:
         self.retries = retries
         self.backoff = backoff
         self.id_source: IdSource | None = None  # where the last request's ids came from
+        # Whether the server's usage says how many prompt tokens its prefix
+        # cache served: None until a request finished; False means the
+        # counters cannot tell (vLLM without --enable-prompt-tokens-details),
+        # not that nothing was reused.
+        self.reports_cached_tokens: bool | None = None
+        self.max_model_len: int | None = context_tokens  # given, else the server's model card
+        # vLLM skips speculative decoding for requests asking for logprobs
+        # (before 0.14), so the logprobs id fallback is asked for only until
+        # the server is seen to send token_ids itself.
+        self._server_sends_ids = False
+        self._prompt_names: PromptNames | None = None
         self.stats = BackendStats()
         self.name = f"{model} @ {self.url}" if model else f"model server {self.url}"
         self._specials = special_tokens
@@ -497,8 +481,48 @@ class RemoteBackend:
                 log.warning("%s; retrying in %.2g s (%d/%d)", r.error, delay, attempt, self.retries)
                 _sleep(delay, cancel)
 
+    def score(self, ids: Sequence[int], *, start: int, cancel: CancelToken | None = None) -> list[TokenScore]:
+        """:class:`~neuraldbg.backends.base.ScoringBackend`: one teacher-forced
+        prefill on the server (see :mod:`neuraldbg.backends.remote_scoring`
+        for the requests); SGLang's native dialect for an SGLang server,
+        vLLM's ``prompt_logprobs`` for the others."""
+        ids = list(ids)
+        if not ids or not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in ids):
+            raise BackendError("remote backend: the ids to score must be a non-empty list of token ids")
+        if not 1 <= start <= len(ids):
+            raise BackendError(f"remote backend: scoring start {start} is outside 1..{len(ids)}")
+        if self._client.is_closed:
+            raise BackendError(f"the remote backend for {self.url} is closed")
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+        self._with_retries(self._resolve)
+        # vLLM needs room for the one token it generates; ours generates none.
+        extra = 0 if self.flavor == "neuraldbg" else 1
+        if self.max_model_len is not None and len(ids) + extra > self.max_model_len:
+            raise BackendError(f"cannot score {len(ids):,} tokens: the context of the model at {self.url} holds {self.max_model_len:,}")
+        if start == len(ids):
+            return []
+        self.stats.requests += 1
+        self.stats.prompt_tokens += len(ids)
+        if self.flavor == "sglang":
+            obj = self._post_json("/generate", sglang_score_body(ids, start))
+            scores = parse_sglang_scores(obj, ids, start, self.url)
+        else:
+            obj = self._post_json("/v1/completions", vllm_score_body(ids, self.model, max_tokens=extra))
+            scores = parse_vllm_scores(obj, ids, start, self.url)
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+        return scores
+
     def close(self) -> None:
         self._client.close()
+
+    def _text_converter(self, prompt: Sequence[int], stop_ids: set[int]) -> TextToIds:
+        """The text -> ids converter for one text-only answer to ``prompt``."""
+        if self._prompt_names is None:
+            self._prompt_names = PromptNames(self.special_tokens)
+        ambiguous = self._prompt_names.find(prompt, self.tokenizer)
+        return TextToIds(self.special_tokens, self.tokenizer, stop_ids=stop_ids, ambiguous=ambiguous)
 
     def __repr__(self) -> str:
         return f"RemoteBackend({self.url!r}, flavor={self.flavor or self.requested_flavor!r}, model={self.model!r})"
@@ -512,7 +536,7 @@ class RemoteBackend:
         path, body = self._request_body(prompt, stop_ids, sampling)
         resp = self._open(path, body)
         try:
-            yield from self._read(resp, stop_ids, sampling.max_tokens, cancel)
+            yield from self._read(resp, prompt, stop_ids, sampling.max_tokens, cancel)
         finally:
             resp.close()
 
@@ -548,7 +572,9 @@ class RemoteBackend:
             return_token_ids=True,
         )
         if self.flavor == "vllm":
-            body.update(logprobs=0, return_tokens_as_token_ids=True, spaces_between_special_tokens=False)
+            if not self._server_sends_ids:
+                body.update(logprobs=0, return_tokens_as_token_ids=True)
+            body.update(spaces_between_special_tokens=False)
         body.update(skip_special_tokens=False, include_stop_str_in_output=True)
         return "/v1/completions", body
 
@@ -575,16 +601,16 @@ class RemoteBackend:
         raise self._status_error(resp, path)
 
     def _read(
-        self, resp: httpx.Response, stop_ids: list[int], max_tokens: int, cancel: CancelToken | None
+        self, resp: httpx.Response, prompt: list[int], stop_ids: list[int], max_tokens: int, cancel: CancelToken | None
     ) -> Iterator[GeneratedPiece]:
         ctype = resp.headers.get("content-type", "")
         if "text/event-stream" not in ctype:
             if "json" in ctype:  # a server (or proxy) that ignored stream=true: one complete answer
-                yield from self._read_whole(resp, stop_ids, max_tokens, cancel)
+                yield from self._read_whole(resp, prompt, stop_ids, max_tokens, cancel)
                 return
             raise BackendError(f"model server at {self.url} answered with {ctype or 'no content type'!r} instead of an event stream")
         parser = _SGLangChunkParser(self.url) if self.flavor == "sglang" else _OpenAIChunkParser(self.url)
-        state = _StreamState(self, stop_ids, max_tokens)
+        state = _StreamState(self, prompt, stop_ids, max_tokens)
         events = EventSource(resp).iter_sse()
         try:
             for sse in events:
@@ -621,7 +647,7 @@ class RemoteBackend:
         raise BackendError(f"model server at {self.url} ended the stream early ({why}; truncated after {state.produced} tokens)")
 
     def _read_whole(
-        self, resp: httpx.Response, stop_ids: list[int], max_tokens: int, cancel: CancelToken | None
+        self, resp: httpx.Response, prompt: list[int], stop_ids: list[int], max_tokens: int, cancel: CancelToken | None
     ) -> Iterator[GeneratedPiece]:
         try:
             resp.read()
@@ -630,7 +656,7 @@ class RemoteBackend:
         if cancel is not None:
             cancel.raise_if_cancelled()
         parser = _SGLangChunkParser(self.url) if self.flavor == "sglang" else _OpenAIChunkParser(self.url)
-        state = _StreamState(self, stop_ids, max_tokens)
+        state = _StreamState(self, prompt, stop_ids, max_tokens)
         obj = self._json(resp.text)
         piece = state.take(parser.parse(obj))
         if not (state.finished or state.cut):
@@ -695,6 +721,8 @@ class RemoteBackend:
         if cards:
             first = cards[0] if isinstance(cards[0], dict) else {}
             owner = str(first.get("owned_by", "")).lower()
+            if self.max_model_len is None and _int_or_none(first.get("max_model_len")):
+                self.max_model_len = int(first["max_model_len"])
             if self.model is None and first.get("id") is not None:
                 self.model = str(first["id"])
                 self.name = f"{self.model} @ {self.url}"
@@ -779,11 +807,12 @@ class _StreamState:
     """Per-request bookkeeping: the contract's cut (a stop id, ``max_tokens``),
     the text fallback, and the usage the server reported."""
 
-    def __init__(self, backend: RemoteBackend, stop_ids: list[int], max_tokens: int) -> None:
+    def __init__(self, backend: RemoteBackend, prompt: list[int], stop_ids: list[int], max_tokens: int) -> None:
         self._backend = backend
+        self._prompt = prompt
         self._stop = set(stop_ids)
         self._max = max_tokens
-        self._text: _TextToIds | None = None
+        self._text: TextToIds | None = None
         self.produced = 0
         self.last_id: int | None = None
         self.finished = False  # the server said why it stopped
@@ -805,7 +834,8 @@ class _StreamState:
         if delta.finish_reason is not None:
             self.finished = True
             if self._text is not None:
-                ids = ids + self._text.flush()
+                ids = ids + self._text.flush(delta.finish_reason)
+                self._log_kept_as_text()
             stop = delta.stop_id
             last = ids[-1] if ids else self.last_id
             if delta.finish_reason == "stop" and stop is not None and stop in self._stop and last != stop:
@@ -820,6 +850,8 @@ class _StreamState:
             self.last_id = token_id
         if not self.finished and self.last_id is not None and (self.last_id in self._stop or self.produced >= self._max):
             self.cut = True
+        if source == "token_ids":
+            self._backend._server_sends_ids = True
         if source is not None and self._backend.id_source != source and (out or delta.text):
             self._backend.id_source = source
         self._backend.stats.generated_tokens += len(out)
@@ -837,97 +869,19 @@ class _StreamState:
         prompt = self.prompt_tokens if self.prompt_tokens is not None else 0
         cached = min(self.cached_tokens or 0, prompt) if prompt else (self.cached_tokens or 0)
         stats = self._backend.stats
+        self._backend.reports_cached_tokens = self.cached_tokens is not None
         stats.reused_tokens += cached
         if self.prompt_tokens is not None:
             stats.prefilled_tokens += max(prompt - cached, 0)
 
-    def _text_to_ids(self) -> _TextToIds:
+    def _text_to_ids(self) -> TextToIds:
         if self._text is None:
-            self._text = _TextToIds(self._backend.special_tokens, self._backend.tokenizer)
+            self._text = self._backend._text_converter(self._prompt, self._stop)
         return self._text
 
-
-class ServerTokenizer:
-    """A :class:`TokenizerLike` that asks the model server (vLLM and
-    neuraldbg: ``/tokenize`` and ``/detokenize``; SGLang: ``/v1/...``).
-
-    ``encode`` never yields a special id: text is cut after every ``<`` that
-    starts a special-looking name (``<|...|>``) before it is sent, so user
-    source cannot smuggle a special token in. Answers are cached (LRU).
-    """
-
-    _SPECIAL_LIKE = re.compile(r"<(?=\|[^|<>]{1,64}\|>)")
-
-    def __init__(self, backend: RemoteBackend, cache_size: int = 4096) -> None:
-        self._backend = backend
-        self._cache_size = cache_size
-        self._enc: OrderedDict[str, list[int]] = OrderedDict()
-        self._dec: OrderedDict[tuple[int, ...], str] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def encode(self, text: str) -> list[int]:
-        if not text:
-            return []
-        cached = self._lookup(self._enc, text)
-        if cached is not None:
-            return list(cached)
-        ids: list[int] = []
-        for part in self._safe_parts(text):
-            ids.extend(self._tokenize(part))
-        self._store(self._enc, text, ids)
-        return list(ids)
-
-    def decode(self, ids: Sequence[int]) -> str:
-        key = tuple(ids)
-        if not key:
-            return ""
-        cached = self._lookup(self._dec, key)
-        if cached is not None:
-            return cached
-        backend = self._backend
-        backend._resolve_for_tokenizer()
-        path = "/v1/detokenize" if backend.flavor == "sglang" else "/detokenize"
-        body: dict[str, Any] = {"tokens": list(key)}
-        if backend.model is not None:
-            body["model"] = backend.model
-        obj = backend._post_json(path, body)
-        text = obj.get("prompt", obj.get("text"))
-        if not isinstance(text, str):
-            raise BackendError(f"model server at {backend.url} sent a malformed {path} answer")
-        self._store(self._dec, key, text)
-        return text
-
-    def _tokenize(self, text: str) -> list[int]:
-        backend = self._backend
-        backend._resolve_for_tokenizer()
-        path = "/v1/tokenize" if backend.flavor == "sglang" else "/tokenize"
-        body: dict[str, Any] = {"prompt": text, "add_special_tokens": False}
-        if backend.model is not None:
-            body["model"] = backend.model
-        obj = backend._post_json(path, body)
-        tokens = obj.get("tokens")
-        try:
-            return _as_ids(tokens, f"{path} 'tokens'")
-        except BackendError:
-            raise BackendError(f"model server at {backend.url} sent a malformed {path} answer") from None
-
-    @classmethod
-    def _safe_parts(cls, text: str) -> list[str]:
-        cuts = [m.start() + 1 for m in cls._SPECIAL_LIKE.finditer(text)]
-        if not cuts:
-            return [text]
-        bounds = [0, *cuts, len(text)]
-        return [text[a:b] for a, b in zip(bounds, bounds[1:]) if b > a]
-
-    def _lookup(self, cache: OrderedDict[Any, Any], key: Any) -> Any:
-        with self._lock:
-            if key in cache:
-                cache.move_to_end(key)
-                return cache[key]
-        return None
-
-    def _store(self, cache: OrderedDict[Any, Any], key: Any, value: Any) -> None:
-        with self._lock:
-            cache[key] = value
-            while len(cache) > self._cache_size:
-                cache.popitem(last=False)
+    def _log_kept_as_text(self) -> None:
+        assert self._text is not None
+        if self._text.kept_as_text:
+            names = ", ".join(sorted(self._text.kept_as_text))
+            log.warning("model server %s returned text only: %s also occurs as text in the prompt, so it was kept as "
+                        "text (a frame that needed it as a separator comes out flagged)", self._backend.url, names)
