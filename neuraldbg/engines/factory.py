@@ -57,10 +57,10 @@ class EngineFactory:
             from neuraldbg.engines.exec_engine import ExecEngine
 
             return ExecEngine(self._truth(settings, source, function, call, path))
-        from neuraldbg.engines.model_engine import ModelEngine
-        from neuraldbg.backends.base import Sampling
+        from neuraldbg.engines.model_engine import FRAME_TOKEN_CAP, ModelEngine
+        from neuraldbg.sampling import sampling_plan
 
-        sampling = Sampling(temperature=settings.temperature, seed=settings.seed)
+        plan = sampling_plan(settings, default_max_tokens=FRAME_TOKEN_CAP)
         if settings.backend == "replay":
             from neuraldbg.backends.replay import ReplayBackend
             from neuraldbg.trace.tokenizer import TextTokenizer
@@ -70,10 +70,11 @@ class EngineFactory:
             backend = ReplayBackend.for_trace(truth, tok, source=source, functions=index.functions)
             call_locals = dict(truth.frames[0].locals) if truth.frames else None
             return ModelEngine(backend, tok, source=source, function=function, functions=index.functions, call=call,
-                               sampling=sampling, backend_kind="replay", call_locals=call_locals)
+                               sampling=plan.frames, input_sampling=plan.inputs, backend_kind="replay",
+                               call_locals=call_locals)
         backend, tok = self.backend(settings)
         return ModelEngine(backend, tok, source=source, function=function, functions=index.functions, call=call,
-                           sampling=sampling, backend_kind=settings.backend)
+                           sampling=plan.frames, input_sampling=plan.inputs, backend_kind=settings.backend)
 
     def backend(self, settings: Settings) -> tuple["TokenBackend", "TokenizerLike"]:
         """The shared model backend for these settings (loaded on first use)."""
