@@ -15,7 +15,7 @@ export interface ServerSettings {
   backend: string;
   profile: string;
   url: string;
-  temperature: number;
+  temperature: number | null; // null: the model profile's [sampling]
   maxFrames: number;
   allowExecution: boolean;
 }
@@ -41,7 +41,7 @@ export function readServerSettings(scope?: vscode.Uri): ServerSettings {
     backend: config.get<string>('backend', 'exec'),
     profile: config.get<string>('profile', ''),
     url: config.get<string>('url', ''),
-    temperature: config.get<number>('temperature', 0),
+    temperature: config.get<number | null>('temperature', null),
     maxFrames: config.get<number>('maxFrames', 2000),
     allowExecution: vscode.workspace.isTrusted && config.get<boolean>('allowExecution', false),
   };
