@@ -62,6 +62,7 @@ class Profile:
     min_gpus: int = 0
     attn_implementation: str = "sdpa"
     cached_contexts: int = 4  # KV caches kept (LRU) so that alternating prompts reuse theirs
+    speculative_tokens: int = 0  # prompt-lookup draft tokens verified per decode forward (0: off)
     # --- both ---
     context_tokens: int = 32768
     sampling: SamplingDefaults = field(default_factory=SamplingDefaults)
@@ -181,7 +182,7 @@ def profile_from_dict(data: dict[str, Any], *, source: Path | None = None, defau
     for key in ("name", "kind", "description", "checkpoint", "hub_id", "dtype", "quantization", "device_map",
                 "attn_implementation", "url", "api_key_env", "model"):
         typed(values, key, str)
-    for key in ("min_gpus", "cached_contexts", "context_tokens"):
+    for key in ("min_gpus", "cached_contexts", "context_tokens", "speculative_tokens"):
         typed(values, key, int)
     for key in ("max_memory_per_gpu_gib", "reserve_gib"):
         typed(values, key, (int, float))
@@ -217,6 +218,8 @@ def _check_choices(p: Profile, where: str) -> None:
             raise ProfileError(f"{where}: a local profile needs checkpoint or hub_id")
         if p.reserve_gib < 0 or (p.max_memory_per_gpu_gib is not None and p.max_memory_per_gpu_gib <= 0):
             raise ProfileError(f"{where}: memory limits must be positive")
+        if p.speculative_tokens < 0:
+            raise ProfileError(f"{where}: speculative_tokens must be 0 or more")
         if p.cached_contexts < 1:
             raise ProfileError(f"{where}: cached_contexts must be at least 1")
     else:

@@ -33,6 +33,7 @@ from neuraldbg.backends.base import (
     LoadProgress,
     ProgressCallback,
     Sampling,
+    TokenScore,
 )
 from neuraldbg.backends.kv_cache import CachedContext, ContextPool
 from neuraldbg.backends.prompt_lookup import draft
@@ -46,6 +47,7 @@ log = logging.getLogger(__name__)
 
 GIB = 1024**3
 PREFILL_CHUNK = 2048  # tokens per prefill forward: bounds activation memory on long prompts
+SCORE_CHUNK = 256  # positions whose full-vocabulary logits one scoring forward keeps
 DRAFT_NGRAM = 4  # longest n-gram a draft is looked up by
 ROLLBACK_TOKENS = 2048  # sliding layers keep this much past beyond the window (see kv_cache)
 
@@ -501,6 +503,52 @@ class LocalBackend:
                 yield from self._decode(ctx, logits, stops, sampling, cancel)
             finally:
                 self.contexts.release(ctx)
+
+    def score(self, ids: Sequence[int], *, start: int, cancel: CancelToken | None = None) -> list[TokenScore]:
+        """See :class:`~neuraldbg.backends.base.ScoringBackend`: one teacher-forced
+        pass over ``ids`` (the KV pool serves the prefix before ``start``), the
+        logits of each scored position read in chunks of ``SCORE_CHUNK`` rows
+        so that a long trace never holds sequence x vocab floats at once."""
+        import torch
+
+        ids = list(ids)
+        if not 1 <= start <= len(ids):
+            raise BackendError(f"scoring starts at {start}, outside 1..{len(ids)}")
+        self._check(ids[:-1] or ids)
+        if len(ids) > self.context_tokens:
+            raise BackendError(f"the sequence to score has {len(ids):,} tokens; the context holds {self.context_tokens:,}")
+        with self._lock:
+            if self._closed:
+                raise BackendError(f"the {self.name} backend is closed")
+            ctx, reused = self.contexts.acquire(ids[:start])
+            self.stats.requests += 1
+            # The last id is only scored, never run: the pass covers len(ids) - 1 positions.
+            self.stats.prompt_tokens += len(ids) - 1
+            self.stats.reused_tokens += reused
+            self.stats.prefilled_tokens += len(ids) - 1 - reused
+            out: list[TokenScore] = []
+            try:
+                if reused < start - 1:
+                    self._prefill(ctx, ids[reused : start - 1], cancel)
+                pos = start - 1  # the position whose logits predict ids[start]
+                while pos < len(ids) - 1:
+                    if cancel is not None:
+                        cancel.raise_if_cancelled()
+                    chunk = ids[pos : min(pos + SCORE_CHUNK, len(ids) - 1)]
+                    rows = self._forward(ctx, chunk, keep=len(chunk))
+                    rows = rows[None] if rows.dim() == 1 else rows
+                    with torch.inference_mode():
+                        if self.logits_processor is not None:
+                            rows = torch.stack([self._processed(ids[: pos + i + 1], rows[i]) for i in range(len(chunk))])
+                        logp = torch.log_softmax(rows.float(), dim=-1)
+                        given = torch.tensor(ids[pos + 1 : pos + 1 + len(chunk)], device=logp.device)
+                        given_lp = logp.gather(1, given[:, None])[:, 0].tolist()
+                        top_lp, top = (t.tolist() for t in logp.max(dim=-1))
+                    out += [TokenScore(t, g, b, bl) for t, g, b, bl in zip(given.tolist(), given_lp, top, top_lp)]
+                    pos += len(chunk)
+            finally:
+                self.contexts.release(ctx)
+            return out
 
     def _decode(self, ctx: CachedContext, logits: Any, stops: frozenset[int], sampling: Sampling,
                 cancel: CancelToken | None) -> Iterator[int]:
