@@ -8,6 +8,18 @@ from neuraldbg.engines.model_engine import ModelEngine
 from neuraldbg.simulation import Simulation
 from neuraldbg.source.index import index_text
 
+# A loop with a branch: long enough to step around in, short enough for the tiny model on a CPU.
+LOOP = '''\
+def count(xs):
+    total = 0
+    for x in xs:
+        if x % 2 == 0:
+            total += x
+        else:
+            total -= 1
+    return total
+'''
+
 
 def model_sim(backend: TokenBackend, source: str, qualname: str, call: str, *,
               sampling: Sampling = Sampling(), kind: str = "local") -> Simulation:

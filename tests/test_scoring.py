@@ -9,6 +9,7 @@ from dataclasses import replace
 import pytest
 import torch
 
+from model_support import LOOP
 from neuraldbg.backends.base import BackendError
 from neuraldbg.backends.local import LocalBackend
 from neuraldbg.engines.scoring import score_trace
@@ -17,16 +18,6 @@ from neuraldbg.trace.frames import Trace
 from neuraldbg.tracer import run_trace
 
 BOS, CONTEXT_START, FRAME_SEP = 128000, 128107, 128100
-LOOP = '''\
-def count(xs):
-    total = 0
-    for x in xs:
-        if x % 2 == 0:
-            total += x
-        else:
-            total -= 1
-    return total
-'''
 
 
 def test_scores_equal_the_logits_of_separate_forwards(tiny_cwm_dir) -> None:

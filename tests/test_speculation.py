@@ -5,7 +5,7 @@ per token on traces (the oracle-forced CWM writes the real run)."""
 
 from __future__ import annotations
 
-from model_support import model_sim
+from model_support import LOOP, model_sim
 from neuraldbg.backends.base import Sampling
 from neuraldbg.backends.local import LocalBackend
 from neuraldbg.backends.oracle import OracleLogitsProcessor, TraceOracle
@@ -16,16 +16,6 @@ BOS, CONTEXT_START, FRAME_SEP, CALL_SEP = 128000, 128107, 128100, 128103
 # Repetitive on purpose: prompt lookup has something to copy, and the random model tends to loop.
 SOURCE = "def f(xs):  # << START_OF_TRACE\n" + "    total = total + 1\n" * 12 + "    return total\n"
 
-LOOP = '''\
-def count(xs):
-    total = 0
-    for x in xs:
-        if x % 2 == 0:
-            total += x
-        else:
-            total -= 1
-    return total
-'''
 
 
 def twin(backend: LocalBackend, *, k: int, processor=None) -> LocalBackend:
