@@ -44,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("target", metavar="FILE::FUNC")
     t.add_argument("--call", help='the call to trace, e.g. "f([3, 4])" (default: the file\'s doctest or __main__ call)')
     t.add_argument("--format", choices=["table", "json", "cwm"], default="table")
+    t.add_argument("--score", action="store_true",
+                   help="run the function for real and rate that run under the model of --backend local/remote in one "
+                        "prefill: per-frame agreement and the first divergence")
     _add_backend_args(t)
     d = sub.add_parser("debug", help="step through a (simulated) execution in the terminal")
     d.add_argument("target", metavar="FILE::FUNC")
@@ -96,20 +99,40 @@ def _exec_trace(args: argparse.Namespace):
 def cmd_trace(args: argparse.Namespace) -> int:
     from neuraldbg.render import render_json, render_table, terminal_width, use_colour
 
-    if args.backend != "exec":
+    score = None
+    if args.score:
+        if args.backend not in ("local", "remote"):
+            raise CliError("--score rates the real run under a model: add --backend local --model PROFILE "
+                           "or --backend remote --url URL")
+        from neuraldbg.score_cli import score_for_cli
+
+        target, trace = _exec_trace(args)
+        score = score_for_cli(args, target, trace)
+    elif args.backend != "exec":
         from neuraldbg.predict import predict_for_cli
 
         target, trace = predict_for_cli(args)
     else:
         target, trace = _exec_trace(args)
     if args.format == "json":
-        print(render_json(trace))
+        if score is not None:
+            import json
+
+            from neuraldbg.score_cli import score_json
+
+            print(json.dumps({**trace.to_json(), "score": score_json(score)}, ensure_ascii=False))
+        else:
+            print(render_json(trace))
     elif args.format == "cwm":
         from neuraldbg.trace.cwm_text import render_cwm_text
 
         print(render_cwm_text(target.source, target.function, trace), end="")
     else:
         print(render_table(trace, colour=use_colour(sys.stdout), width=terminal_width()))
+        if score is not None:
+            from neuraldbg.score_cli import render_score
+
+            print(render_score(score, trace))
     return 0 if trace.error is None else 1
 
 
