@@ -55,6 +55,7 @@ class BackendStats:
     prefilled_tokens: int = 0  # tokens actually run through the model as prompt
     reused_tokens: int = 0  # prompt tokens served from a KV/prefix cache
     generated_tokens: int = 0
+    forwards: int = 0  # every model forward pass (prefill chunks, decode steps, scoring chunks)
     decode_forwards: int = 0  # forward passes after the prefills (each yields one token, more with speculation)
     draft_tokens: int = 0  # speculative tokens proposed for verification
     accepted_tokens: int = 0  # of those, the ones the model agreed with

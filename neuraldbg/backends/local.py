@@ -539,7 +539,9 @@ class LocalBackend:
                     rows = rows[None] if rows.dim() == 1 else rows
                     with torch.inference_mode():
                         if self.logits_processor is not None:
-                            rows = torch.stack([self._processed(ids[: pos + i + 1], rows[i]) for i in range(len(chunk))])
+                            seen = torch.tensor([ids[: pos + len(chunk)]], dtype=torch.long)
+                            for i in range(len(chunk)):  # the processor sees the ids before each row (views of one tensor)
+                                rows[i] = self.logits_processor(seen[:, : pos + i + 1], rows[i][None])[0]
                         logp = torch.log_softmax(rows.float(), dim=-1)
                         given = torch.tensor(ids[pos + 1 : pos + 1 + len(chunk)], device=logp.device)
                         given_lp = logp.gather(1, given[:, None])[:, 0].tolist()
@@ -619,6 +621,7 @@ class LocalBackend:
         import torch
 
         ctx.valid = False
+        self.stats.forwards += 1
         try:
             with torch.inference_mode():
                 input_ids = torch.tensor([ids], dtype=torch.long, device=self._input_device)
@@ -645,7 +648,8 @@ class LocalBackend:
 
         with torch.inference_mode():
             ids = torch.tensor([list(before)], dtype=torch.long)
-            return self.logits_processor(ids, logits[None].clone())[0]
+            # A processor may edit the row in place: it is this step's own copy of the forward's output.
+            return self.logits_processor(ids, logits[None])[0]
 
     @staticmethod
     def _pick(sample: _Sampler, logits: Any) -> int:

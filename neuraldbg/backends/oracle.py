@@ -113,7 +113,7 @@ class TraceOracle:
         if program is None:
             return None
         rest = ids[end + 1 :]
-        last_sep = max((i for i, t in enumerate(rest) if t == FRAME_SEP), default=-1)
+        last_sep = len(rest) - 1 - rest[::-1].index(FRAME_SEP) if FRAME_SEP in rest else -1
         done, tail = rest[: last_sep + 1], rest[last_sep + 1 :]
         if not done:
             return self._imagined(program, tail)
@@ -279,9 +279,9 @@ class OracleLogitsProcessor:
                 self.oracle.stats.forced += 1
             else:
                 self.oracle.stats.choices += 1
-            masked = scores[row].new_full(scores[row].shape, FORBIDDEN_LOGIT)
-            masked[allowed] = 0.0
-            scores[row] = masked
+            # In place: the masked row replaces the model's logits (a view of the forward's output).
+            scores[row].fill_(FORBIDDEN_LOGIT)
+            scores[row, allowed] = 0.0
         return scores
 
 
