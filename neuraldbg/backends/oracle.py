@@ -51,7 +51,7 @@ from neuraldbg.backends.base import BackendError
 from neuraldbg.backends.replay import ReplayBackend
 from neuraldbg.call_binding import BindingError, Param, function_params
 from neuraldbg.source.model import FunctionInfo
-from neuraldbg.trace.cwm_encode import encode_frame, reference_locals
+from neuraldbg.trace.cwm_encode import frame_id_lists
 from neuraldbg.trace.cwm_parse import parse_ids
 from neuraldbg.trace.cwm_prompt import marked_lines, split_lines_keepends, strip_marker
 from neuraldbg.trace.cwm_tokens import CALL_SEP, FRAME_SEP, TOKEN_EVENT, TRACE_CONTEXT_START
@@ -205,9 +205,7 @@ class TraceOracle:
         if not truth.frames:
             log.debug("oracle: %s gave no frames (%s)", call, truth.error or truth.status)
             return None
-        frames = truth.frames
-        ids = [encode_frame(self.tok, f, reference_locals(frames, i) if f.event == "line" else None)
-               for i, f in enumerate(frames)]
+        ids = frame_id_lists(self.tok, truth.frames)
         return ReplayBackend(truth=truth, context=list(program.context), frame_ids=ids, name="oracle")
 
     def _call_from_frame(self, program: _Program, frame_ids: list[int]) -> str | None:

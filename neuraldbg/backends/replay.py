@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from neuraldbg.backends.base import BackendError, BackendStats, CancelToken, Sampling
 from neuraldbg.source.model import FunctionInfo
-from neuraldbg.trace.cwm_encode import encode_frame, reference_locals
+from neuraldbg.trace.cwm_encode import frame_id_lists
 from neuraldbg.trace.cwm_prompt import mark_entry, trace_prompt_ids
 from neuraldbg.trace.cwm_tokens import EOT, FRAME_SEP, RETURN_SEP, TOKEN_EVENT
 from neuraldbg.trace.frames import Trace
@@ -41,9 +41,7 @@ class ReplayBackend:
         if fn is None:
             raise BackendError(f"replay: no function {truth.function!r} in the source")
         context = trace_prompt_ids(tok, mark_entry(source, fn.def_line))
-        frames = truth.frames
-        ids = [encode_frame(tok, f, reference_locals(frames, i) if f.event == "line" else None) for i, f in enumerate(frames)]
-        return cls(truth=truth, context=context, frame_ids=ids)
+        return cls(truth=truth, context=context, frame_ids=frame_id_lists(tok, truth.frames))
 
     def answer(self, prompt: Sequence[int]) -> list[int]:
         """The ids of the real run's next frame for ``prompt`` (or ``[EOT]``)."""

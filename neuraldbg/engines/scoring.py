@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 from neuraldbg.backends.base import BackendError, CancelToken, ScoringBackend, TokenScore
 from neuraldbg.source.model import FunctionInfo
-from neuraldbg.trace.cwm_encode import DIFF, diff_locals, encode_frame, reference_locals
+from neuraldbg.trace.cwm_encode import DIFF, diff_locals, frame_id_lists, reference_locals
 from neuraldbg.trace.cwm_prompt import mark_entry, trace_prompt_ids
 from neuraldbg.trace.cwm_tokens import ACTION_SEP, ARG_SEP, EOT, is_special, special_name
 from neuraldbg.trace.frames import Frame, Trace
@@ -83,9 +83,7 @@ class TraceScore:
 def trace_ids(tok: TokenizerLike, source: str, function: FunctionInfo, trace: Trace) -> tuple[list[int], list[list[int]]]:
     """The context ids and each frame's ids, as the model engine sends them."""
     context = trace_prompt_ids(tok, mark_entry(source, function.def_line))
-    frames = trace.frames
-    return context, [encode_frame(tok, f, reference_locals(frames, i) if f.event == "line" else None)
-                     for i, f in enumerate(frames)]
+    return context, frame_id_lists(tok, trace.frames)
 
 
 def score_trace(backend: ScoringBackend, tok: TokenizerLike, *, source: str, function: FunctionInfo, trace: Trace,

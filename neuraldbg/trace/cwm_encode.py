@@ -83,11 +83,13 @@ def reference_locals(frames: Sequence[Frame], index: int) -> dict[str, str] | No
     return None if ref is None else frames[ref].locals
 
 
+def frame_id_lists(tok: TokenizerLike, frames: Sequence[Frame]) -> list[list[int]]:
+    """Each frame's ids, diff-encoded against its reference as the model writes them."""
+    return [encode_frame(tok, f, reference_locals(frames, i) if f.event == "line" else None) for i, f in enumerate(frames)]
+
+
 def encode_frames(tok: TokenizerLike, frames: Sequence[Frame]) -> list[int]:
-    ids: list[int] = []
-    for i, frame in enumerate(frames):
-        ids += encode_frame(tok, frame, reference_locals(frames, i) if frame.event == "line" else None)
-    return ids
+    return [t for chunk in frame_id_lists(tok, frames) for t in chunk]
 
 
 def encode_trace(tok: TokenizerLike, trace: Trace) -> list[int]:
