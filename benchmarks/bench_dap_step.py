@@ -5,21 +5,23 @@
     simulation's memory of undone frames (no engine call). Run over stdio
     against ``python -m neuraldbg.dap`` on the replay backend (the model
     path: codec, parser, line mapper), so this is the adapter's own cost.
-(b) A step that needs one new frame from the tiny random CWM (LocalBackend,
-    CPU), the adapter served over TCP in this process. The tiny model's
-    noise never closes a frame, so each request is capped at the token
-    length of a real frame of the same program (the replay's average) and
-    every stepIn is one model request of that many decoded tokens.
+(b) A step that needs one new frame from the model: the oracle-forced tiny
+    CWM (neuraldbg.backends.oracle: a random CwmForCausalLM with the Llama-3
+    BPE in the real LocalBackend decode loop, its logits masked to the real
+    run's next token), the adapter served over TCP in this process. Every
+    stepIn is one model request that must return one complete, unflagged
+    frame (checked: the script exits non-zero otherwise); the frames are
+    the real run's. The figure is CPU decode of a tiny model plus the
+    oracle's masking, not CWM's latency: it measures what the adapter, the
+    engine and the backend add around one frame's decode.
 
-    python benchmarks/bench_dap_step.py [--steps 200] [--model-steps 20]
+    python benchmarks/bench_dap_step.py [--steps 200] [--model-steps 20] [--threads 1]
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +29,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # the DAP client the tests use
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from _oracle_session import CheckedBackend, check_log, oracle_folder  # noqa: E402
 from dap_client.pyclient import DapClient  # noqa: E402
 
 from neuraldbg.backends.base import Sampling  # noqa: E402
@@ -72,31 +76,20 @@ def predicted_steps(steps: int) -> tuple[list[float], list[float]]:
         dap.shutdown()
 
 
-def real_frame_tokens(tok: Any) -> float:
-    """Average token length of a frame of the program's real trace, as the
-    codec writes it for the model."""
-    from neuraldbg.trace.cwm_encode import encode_frame, reference_locals
-    from neuraldbg.tracer import run_trace
+class OracleFactory(EngineFactory):
+    """Every model engine runs on the one oracle-forced backend given."""
 
-    truth = run_trace(PROGRAM.read_text(), CALL, function="count_letter", path=str(PROGRAM))
-    frames = truth.frames
-    sizes = [len(encode_frame(tok, f, reference_locals(frames, i) if f.event == "line" else None))
-             for i, f in enumerate(frames)]
-    return statistics.mean(sizes)
-
-
-class TinyFactory(EngineFactory):
-    def __init__(self, backend: Any, cap: int) -> None:
+    def __init__(self, backend: CheckedBackend) -> None:
         super().__init__(require_permission=False)
-        self.tiny, self.cap = backend, cap
+        self.oracle = backend
 
     def make(self, settings: Settings, *, source: str, index: Any, function: Any, call: str, path: str,
              cancel: Any = None) -> Any:  # type: ignore[override]
         from neuraldbg.engines.model_engine import ModelEngine
 
-        return ModelEngine(self.tiny, self.tiny.tokenizer, source=source, function=function, functions=index.functions,
-                           call=call, sampling=Sampling(temperature=0.0, seed=0), backend_kind="local",
-                           frame_token_cap=self.cap)
+        return ModelEngine(self.oracle, self.oracle.tokenizer, source=source, function=function,
+                           functions=index.functions, call=call, sampling=Sampling(temperature=0.0, seed=0),
+                           backend_kind="local")
 
 
 @dataclass
@@ -106,16 +99,13 @@ class Host:
     documents: dict[str, Any] = field(default_factory=dict)
 
 
-def model_steps(steps: int) -> tuple[list[float], int, float, Any]:
-    from neuraldbg.backends.local import LocalBackend
-    from neuraldbg.backends.tiny_model import build_tiny_cwm
+def model_steps(steps: int) -> tuple[list[float], Any, list[str]]:
+    from neuraldbg.backends.oracle import load_oracle_backend
     from neuraldbg.dap import start_tcp_server
 
-    folder = build_tiny_cwm(Path(tempfile.gettempdir()) / "neuraldbg-bench-tiny-cwm")
-    backend = LocalBackend.load(folder)
-    mean_tokens = real_frame_tokens(backend.tokenizer)
-    cap = round(mean_tokens)
-    port, stop = start_tcp_server(session=Host(TinyFactory(backend, cap)))
+    backend, _ = load_oracle_backend(str(oracle_folder("tiny")), speculative_tokens=0)
+    checked = CheckedBackend(backend)
+    port, stop = start_tcp_server(session=Host(OracleFactory(checked)))
     dap = DapClient.connect(port)
     times: list[float] = []
     try:
@@ -123,40 +113,61 @@ def model_steps(steps: int) -> tuple[list[float], int, float, Any]:
         before = backend.stats.requests
         for _ in range(steps):
             t, body = timed_step(dap, "stepIn")
+            assert body.get("reason") == "step", body
             times.append(t)
-        assert backend.stats.requests - before == steps, "each step must be exactly one model request"
+        stats = backend.stats
+        errors = check_log(checked.log, "dap")
+        if stats.requests - before != steps or checked.log.complete_frames != steps:
+            errors.append(f"{steps} steps made {stats.requests - before} requests, "
+                          f"{checked.log.complete_frames} complete frames")
     finally:
         dap.shutdown()
         stop()
         backend.close()
-    return times, cap, mean_tokens, backend.stats
+    return times, stats, errors
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--model-steps", type=int, default=20)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (1: see bench_kv_reuse.py)")
+    parser.add_argument("--quick", action="store_true", help="20 memory steps, 4 model steps (a smoke test)")
     args = parser.parse_args()
+    if args.quick:
+        args.steps, args.model_steps = 20, 4
+    import torch
+
+    torch.set_num_threads(args.threads)
 
     back, forward = predicted_steps(args.steps)
     print(f"(a) already-predicted step over stdio (replay backend, {args.steps} runs each), request -> stopped event:")
     print(f"    stepIn served from memory   p50 {pct(forward, 50) * 1e3:7.2f} ms   p99 {pct(forward, 99) * 1e3:7.2f} ms")
     print(f"    stepBack                    p50 {pct(back, 50) * 1e3:7.2f} ms   p99 {pct(back, 99) * 1e3:7.2f} ms")
-    print(f"FIGURE dap_step.predicted_p50 | {pct(forward, 50) * 1e3:.2f} | ms")
-    print(f"FIGURE dap_step.predicted_p99 | {pct(forward, 99) * 1e3:.2f} | ms")
-    print(f"FIGURE dap_step.back_p50 | {pct(back, 50) * 1e3:.2f} | ms")
-    print(f"FIGURE dap_step.back_p99 | {pct(back, 99) * 1e3:.2f} | ms")
+    memory = "ms, stepIn -> stopped, frame already predicted (served from memory, replay backend, no model call)"
+    backward = "ms, stepBack -> stopped (replay backend, no model call)"
+    print(f"FIGURE dap_step.predicted_p50 | {pct(forward, 50) * 1e3:.2f} | {memory}")
+    print(f"FIGURE dap_step.predicted_p99 | {pct(forward, 99) * 1e3:.2f} | {memory}")
+    print(f"FIGURE dap_step.back_p50 | {pct(back, 50) * 1e3:.2f} | {backward}")
+    print(f"FIGURE dap_step.back_p99 | {pct(back, 99) * 1e3:.2f} | {backward}")
 
-    times, cap, mean_tokens, stats = model_steps(args.model_steps)
-    print(f"(b) step needing one new frame from the tiny CWM (CPU, LocalBackend with KV reuse), {args.model_steps} runs;")
-    print(f"    each is one model request decoding {cap} tokens (a real frame of this program averages {mean_tokens:.1f}):")
+    times, stats, errors = model_steps(args.model_steps)
+    if errors:
+        print("\n".join(errors), file=sys.stderr)
+        return 1
+    per_frame = stats.generated_tokens / stats.requests
+    print(f"(b) stepIn needing one new frame from the oracle-forced tiny CWM (CPU, LocalBackend, KV reuse), "
+          f"{args.model_steps} runs;")
+    print(f"    each is one model request that wrote one complete frame ({per_frame:.1f} tokens on average):")
     print(f"    stepIn with a model call     p50 {pct(times, 50) * 1e3:7.1f} ms   p99 {pct(times, 99) * 1e3:7.1f} ms")
     print(f"    backend totals: {stats.requests} requests, {stats.prefilled_tokens:,} tokens prefilled, "
           f"{stats.reused_tokens:,} reused from the KV cache, {stats.generated_tokens:,} generated")
-    print(f"FIGURE dap_step.model_frame_p50 | {pct(times, 50) * 1e3:.1f} | ms")
-    print(f"FIGURE dap_step.model_frame_p99 | {pct(times, 99) * 1e3:.1f} | ms")
-    print(f"FIGURE dap_step.model_frame_tokens | {cap} | tokens per request")
+    what = "ms, stepIn -> stopped, one frame written by the oracle-forced tiny CWM (CPU)"
+    print(f"FIGURE dap_step.model_frame_p50 | {pct(times, 50) * 1e3:.1f} | {what}")
+    print(f"FIGURE dap_step.model_frame_p99 | {pct(times, 99) * 1e3:.1f} | {what}")
+    print(f"FIGURE dap_step.model_frame_tokens | {per_frame:.1f} | tokens per predicted frame (Llama-3 BPE, real frames)")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

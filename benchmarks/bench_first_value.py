@@ -1,24 +1,30 @@
 """Time from a hover on an untraced function to the first hover with a value.
 
-Starts the language server over stdio (``python -m neuraldbg serve``, or
-``python -m neuraldbg.server`` where the CLI has no ``serve`` yet) with the
-local backend, opens a document and hovers inside a function no trace
-exists for yet, again and again, until a hover shows a value (a code block
-from the trace). Two figures:
+Starts the language server over stdio (``python -m neuraldbg serve``) with
+the remote backend against a model server in this process
+(neuraldbg.modelserver) that serves the oracle-forced tiny CWM: a random
+CwmForCausalLM with the Llama-3 BPE in the real LocalBackend decode loop,
+its logits masked to the real run's next token (neuraldbg.backends.oracle).
+It opens a document and hovers on ``text`` in the body (``for ch in text:``)
+of a function no trace exists for yet, again and again, until a hover shows
+a value: that needs the call frame (forced from the doctest's input) and the
+model's first predicted frames up to that line. Every request the server
+answered must have written one complete, unflagged frame (checked; the
+script exits non-zero otherwise). Two figures:
 
-- cold: the first document, so the model loads on the way;
-- warm: a second document once the model is loaded.
+- cold: the first document of a fresh language server, on a model server
+  whose KV pool and oracle are empty (the model itself is loaded before);
+- warm: a second function once the language server's backend is connected.
+
+They measure everything a user waits for around the model (indexing,
+scheduling, the remote round trips, prompts, the stream parser) plus a tiny
+model's CPU decode and the oracle (one real run of each new program):
+not CWM's speed.
 
     python benchmarks/bench_first_value.py [--model PROFILE_OR_FOLDER] [--timeout 300]
 
-Without --model it uses the tiny random CWM (built once into a cache
-folder). Its frames are noise, and a noise frame can take 2048 tokens on a
-CPU, so there the trace is capped at its first frame (``maxFrames`` 1: the
-call with its arguments, forced by the prompt) and the hover is on the
-``def`` line: the figure is everything a user waits for before the model's
-first token (indexing, scheduling, loading, the prompt). With a real model
-the hover is on a name in the body, whose value needs the model's first
-predicted frame.
+With --model the language server loads that model itself (local backend)
+instead, and the oracle is not used: for a real CWM on a GPU host.
 """
 # bench: timeout 600
 
@@ -26,24 +32,26 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from lsprotocol import types
 from pygls.lsp.client import LanguageClient
 
-from neuraldbg.backends.tiny_model import build_tiny_cwm
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-TINY_CACHE = Path(tempfile.gettempdir()) / "neuraldbg-bench-tiny-cwm"  # shared with the other tiny-model benchmarks
+from _oracle_session import CheckedBackend, check_log, oracle_folder  # noqa: E402
+
+from neuraldbg.server.hover import STILL_PREDICTING  # noqa: E402
 
 DOC = '''\
 def {name}(text, letter):
     """Count ``letter`` in ``text``.
 
-    >>> {name}("strawberry", "r")
+    >>> {name}("{word}", "r")
     3
     """
     n = 0
@@ -52,16 +60,21 @@ def {name}(text, letter):
             n += 1
     return n
 '''
-DEF_LINE = 0  # 0-based
-BODY_LINE = 7  # "    for ch in text:"
+BODY_LINE = 7  # 0-based  # "    for ch in text:"
 
 
 def server_command() -> list[str]:
-    """``neuraldbg serve`` when the CLI has it, else the server module."""
-    probe = subprocess.run([sys.executable, "-m", "neuraldbg", "serve", "--help"], capture_output=True, timeout=60)
-    if probe.returncode == 0:
-        return [sys.executable, "-m", "neuraldbg", "serve"]
-    return [sys.executable, "-m", "neuraldbg.server"]
+    return [sys.executable, "-m", "neuraldbg", "serve"]
+
+
+def oracle_server() -> tuple[CheckedBackend, Any]:
+    """The oracle-forced tiny CWM behind a model server in this process."""
+    from neuraldbg.backends.oracle import load_oracle_backend
+    from neuraldbg.modelserver import start_model_server
+
+    backend, _ = load_oracle_backend(str(oracle_folder("tiny")), speculative_tokens=0)
+    checked = CheckedBackend(backend)
+    return checked, start_model_server(checked, tokenizer=backend.tokenizer)
 
 
 def hover_text(result: types.Hover | None) -> str:
@@ -71,8 +84,9 @@ def hover_text(result: types.Hover | None) -> str:
     return contents.value if isinstance(contents, types.MarkupContent) else str(contents)
 
 
-async def first_value(client: LanguageClient, uri: str, position: types.Position, deadline: float) -> tuple[float, int, str]:
-    """Hover until the answer holds a value: (seconds, hovers sent, text)."""
+async def hover_until(client: LanguageClient, uri: str, position: types.Position, deadline: float,
+                      done: Any) -> tuple[float, int, str]:
+    """Hover until ``done(text)``: (seconds, hovers sent, text)."""
     t0 = time.perf_counter()
     hovers = 0
     while True:
@@ -80,19 +94,27 @@ async def first_value(client: LanguageClient, uri: str, position: types.Position
         result = await client.text_document_hover_async(types.HoverParams(
             text_document=types.TextDocumentIdentifier(uri=uri), position=position))
         text = hover_text(result)
-        if "```" in text:
+        if done(text):
             return time.perf_counter() - t0, hovers, text
         if time.perf_counter() > deadline:
-            raise TimeoutError(f"no value after {hovers} hovers; last: {text!r}")
+            raise TimeoutError(f"hover not done after {hovers} hovers; last: {text!r}")
         await asyncio.sleep(0.05)
 
 
+def has_value(text: str) -> bool:
+    return "```" in text
+
+
+def trace_finished(text: str) -> bool:
+    return has_value(text) and STILL_PREDICTING not in text
+
+
 async def run(args: argparse.Namespace) -> int:
-    tiny = args.model is None
-    profile = str(build_tiny_cwm(TINY_CACHE)) if tiny else args.model
-    settings = {"backend": "local", "profile": profile}
-    if tiny:
-        settings["maxFrames"] = 1
+    served, model_server = oracle_server() if args.model is None else (None, None)
+    if model_server is not None:
+        settings = {"backend": "remote", "url": model_server.url}
+    else:
+        settings = {"backend": "local", "profile": args.model}
     command = server_command()
     client = LanguageClient("bench-first-value", "1")
     for method in ("neuraldbg/status", types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS, types.WINDOW_LOG_MESSAGE):
@@ -115,14 +137,17 @@ async def run(args: argparse.Namespace) -> int:
         figures = []
         for label, name in (("cold", "count_letter"), ("warm", "count_letter_again")):
             path = root / f"{name}.py"
-            text = DOC.format(name=name)
+            text = DOC.format(name=name, word=args.word)
             path.write_text(text)
             uri = path.as_uri()
             client.text_document_did_open(types.DidOpenTextDocumentParams(
                 text_document=types.TextDocumentItem(uri=uri, language_id="python", version=1, text=text)))
-            line = DEF_LINE if tiny else BODY_LINE
-            column = text.splitlines()[line].index(name if tiny else "text")
-            seconds, hovers, shown = await first_value(client, uri, types.Position(line=line, character=column), deadline)
+            column = text.splitlines()[BODY_LINE].index("text")
+            position = types.Position(line=BODY_LINE, character=column)
+            seconds, hovers, shown = await hover_until(client, uri, position, deadline, has_value)
+            # Let the rest of the trace finish, as a user reading the value would: the next
+            # document then waits for nothing but its own requests.
+            await hover_until(client, uri, position, deadline, trace_finished)
             figures.append((label, seconds, hovers))
             print(f"{label}: first value after {seconds * 1000:.0f} ms ({hovers} hovers): "
                   f"{shown.splitlines()[0] if shown else ''}")
@@ -145,10 +170,20 @@ async def run(args: argparse.Namespace) -> int:
                 server.kill()
         drainer.cancel()
         await client.stop()
-    model = "tiny random CWM, call frame only" if tiny else args.model
+        if model_server is not None:
+            model_server.stop()
+            served.close()
+    if served is not None:
+        errors = check_log(served.log, "model server")
+        if errors or not served.log.complete_frames:
+            print("\n".join(errors) or "bench_first_value: the model wrote no frame", file=sys.stderr)
+            return 1
+        print(f"model server: {served.log.requests} requests, {served.log.complete_frames} complete frames")
+    model = "oracle-forced tiny CWM behind the model server, CPU" if served is not None else args.model
     print(f"server: {' '.join(Path(c).name if i == 0 else c for i, c in enumerate(command))}; model: {model}")
     for label, seconds, hovers in figures:
-        print(f"FIGURE first_value.{label} | {seconds * 1000:.0f} | ms from the first hover ({model})")
+        print(f"FIGURE first_value.{label} | {seconds * 1000:.0f} | ms from the first hover to a value the model "
+              f"predicted ({model})")
     return 0
 
 
@@ -156,7 +191,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", help="profile name or checkpoint folder (default: the tiny random CWM)")
     parser.add_argument("--timeout", type=float, default=300.0, help="give up after this many seconds")
+    parser.add_argument("--word", default="strawberry", help="the doctest's text (its length sets the trace's)")
+    parser.add_argument("--quick", action="store_const", const="ray", dest="word",
+                        help="a 3-letter word: short traces (a smoke test)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads in this process (1: see bench_kv_reuse.py)")
     args = parser.parse_args()
+    import torch
+
+    torch.set_num_threads(args.threads)
     return asyncio.run(run(args))
 
 

@@ -1,115 +1,179 @@
-"""KV reuse over a 50-step debug session on the tiny CWM.
+"""KV reuse over a real 50-step debug session on the oracle-forced CWM.
 
-Runs the same simulated debug session (step in / over / out / back, an edit)
-twice through ModelEngine + LocalBackend: once with the backend's KV cache
-(each step prefills only its new tokens) and once re-sending and re-encoding
-the whole prefix at every step, as the release's demo does (the cache is
-dropped before every request). Prints the tokens prefilled by each, their
-ratio, and the wall time of each, on the tiny test model (a prefill is
-nearly free there, so the wall times differ little) and, with
-``--sizes small``, on a random CWM of 8 layers and hidden 256 (building it
-takes a few minutes; at this example's ~300-token contexts CPU decode still
-dominates, so the wall ratio stays modest: 1.12x measured on 2 cores).
+The session (MOVES in _oracle_session.py) debugs ``scan(40)`` of PROGRAM (612 frames in its
+real trace, two helpers called in a loop) through the Simulation, mixing
+step in / over / out / back, run to line, an edit of a local and a resample
+(a restart of the trace: at temperature 0 it re-predicts the same frames).
+Every frame it shows after the call frame is written by the model's decode
+loop: a random CwmForCausalLM whose logits the trace oracle masks to the real
+run's next token (neuraldbg.backends.oracle), with the Llama-3 BPE for
+realistic token counts. Each request is checked to return exactly one
+complete, unflagged frame; the script exits non-zero otherwise.
 
-    python benchmarks/bench_kv_reuse.py [--steps 50] [--sizes tiny small]
+The session runs twice on the local backend (SMALL random CWM: 8 layers,
+hidden 256): with KV reuse (the default context pool) and without it (the
+pool emptied before every request, so each prompt is prefilled from scratch,
+as the release's demo does), then twice through the remote backend against
+the model server (neuraldbg.modelserver) serving the oracle-forced TINY CWM
+the same two ways; there the prefilled counts come from the server's
+reported cached tokens (usage.prompt_tokens_details.cached_tokens).
+
+Figures:
+
+- kv_reuse.steps_asked: debug commands in the session;
+- kv_reuse.frames_needed: frames the steps needed from the model (a step
+  over writes the callee's return frame and the next line, a run to line
+  many, a step back or an edit none);
+- kv_reuse.steps_predicted: frames the model wrote (requests that returned a
+  complete frame; equal to frames_needed and to the requests, asserted);
+- kv_reuse.prefill_ratio: prompt tokens prefilled without reuse / with reuse;
+- kv_reuse.wall_ratio_small: session wall time without / with reuse (SMALL);
+- kv_reuse.remote_prefill_ratio: the same through the remote backend and
+  the model server (TINY). Its wall times are printed but are no figure: on
+  the TINY model a prefill costs almost nothing, so they differ by noise.
+
+What they do not measure: CWM's own speed (the models are random and tiny;
+on a CPU decoding is bound by the 128k-vocabulary lm_head, so prefill is a
+smaller share of a step than on a 32B model at long contexts), sampling
+(greedy; the oracle decides every token), or the oracle's cost, which is in
+both wall times alike (its share is printed). Torch runs single-threaded by
+default (``--threads``): on a shared 2-core host two OpenMP threads spin
+against other processes and every op got about 5x slower.
+
+    python benchmarks/bench_kv_reuse.py [--quick] [--threads 1] [--no-remote]
 """
 
-# bench: timeout 1200
+# bench: timeout 1500
 from __future__ import annotations
 
 import argparse
-import tempfile
-import time
+import sys
 from pathlib import Path
+from typing import Any
 
-from neuraldbg.backends.base import Sampling
-from neuraldbg.backends.local import LocalBackend
-from neuraldbg.backends.tiny_model import SMALL, TINY, build_tiny_cwm
-from neuraldbg.engines.model_engine import ModelEngine
-from neuraldbg.simulation import Simulation
-from neuraldbg.source.index import index_text
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-ROOT = Path(__file__).resolve().parents[1]
-SOURCE = (ROOT / "examples" / "recursion.py").read_text()
-SIZES = {"tiny": (TINY, "tiny CWM", "kv_reuse"), "small": (SMALL, "small random CWM", "kv_reuse_small")}
-MOVES = "iiiioiibiiuoobbiiiioiiiiibiiioooiiiibiiiiuiiiiiiii"  # 50 moves: in, over, out, back
+from _oracle_session import (  # noqa: E402
+    MOVES,
+    PROGRAM,
+    QUICK,
+    CheckedBackend,
+    FreshPool,
+    Move,
+    SessionResult,
+    TimedProcessor,
+    check,
+    oracle_folder,
+    run_session,
+)
 
+from neuraldbg.backends.base import Sampling  # noqa: E402
 
-class NoReuse:
-    """The demo's way: every request is prefilled from scratch."""
-
-    def __init__(self, backend: LocalBackend) -> None:
-        self.inner = backend
-        self.name = backend.name
-        self.stats = backend.stats
-
-    def generate(self, prompt, *, stop_ids, sampling, cancel=None):
-        self.inner.contexts.clear()
-        return self.inner.generate(prompt, stop_ids=stop_ids, sampling=sampling, cancel=cancel)
-
-    def close(self) -> None:
-        self.inner.close()
+GREEDY = Sampling(temperature=0.0)
 
 
-def session(backend, steps: int) -> tuple[float, int, int, int]:
-    index = index_text(SOURCE)
-    fn = index.function("fib_list")
-    engine = ModelEngine(backend, getattr(backend, "inner", backend).tokenizer,
-                         source=SOURCE, function=fn, functions=index.functions, call="fib_list(4)",
-                         sampling=Sampling(temperature=0.0), backend_kind="local", frame_token_cap=24)
-    sim = Simulation(engine, function="fib_list", call="fib_list(4)", max_frames=10_000)
-    getattr(backend, "inner", backend).contexts.clear()  # each session starts cold
-    before = (backend.stats.prompt_tokens, backend.stats.prefilled_tokens, backend.stats.generated_tokens)
-    t0 = time.perf_counter()
-    sim.start()
-    moves = {"i": sim.step_in, "o": sim.step_over, "u": sim.step_out, "b": sim.step_back}
-    for move in MOVES[:steps]:
-        if sim.done:  # the tiny model's noise may end the trace: start again, as a user would
-            sim.start()
-        moves[move]()
-    wall = time.perf_counter() - t0
-    s = backend.stats
-    return wall, s.prompt_tokens - before[0], s.prefilled_tokens - before[1], s.generated_tokens - before[2]
+def load(size: str) -> Any:
+    from neuraldbg.backends.oracle import load_oracle_backend
+
+    backend, _ = load_oracle_backend(str(oracle_folder(size)), speculative_tokens=0)
+    backend.logits_processor = TimedProcessor(backend.logits_processor)
+    return backend
 
 
-def compare(folder: Path, steps: int, label: str, key: str) -> None:
-    reuse = LocalBackend.load(folder)
-    plain = NoReuse(LocalBackend.load(folder))
-    session(reuse, 5)  # warm up torch before timing anything
-    # Alternate the two ways and keep each one's best wall time: the machine may be busy.
-    runs1, runs2 = [], []
-    for _ in range(2):
-        runs1.append(session(reuse, steps))
-        runs2.append(session(plain, steps))
-    w1, sent1, pre1, gen1 = min(runs1)
-    w2, sent2, pre2, gen2 = min(runs2)
-    print(f"{steps}-step debug session on the {label} (examples/recursion.py::fib_list, greedy, best of 2)")
-    print(f"{'':28}{'prompt tokens':>15}{'prefilled':>12}{'generated':>11}{'wall s':>9}")
-    print(f"{'with KV reuse':28}{sent1:>15,}{pre1:>12,}{gen1:>11,}{w1:>9.2f}")
-    print(f"{'re-send whole prefix (demo)':28}{sent2:>15,}{pre2:>12,}{gen2:>11,}{w2:>9.2f}")
-    ratio = pre2 / max(pre1, 1)
-    print(f"prefill ratio (demo / reuse): {ratio:.1f}x; wall ratio: {w2 / max(w1, 1e-9):.2f}x\n")
-    print(f"FIGURE {key}.prefilled_tokens_reuse | {pre1} | tokens")
-    print(f"FIGURE {key}.prefilled_tokens_resend | {pre2} | tokens")
-    print(f"FIGURE {key}.prefill_ratio | {ratio:.1f} | x fewer tokens prefilled")
-    print(f"FIGURE {key}.wall_reuse | {w1:.2f} | s")
-    print(f"FIGURE {key}.wall_resend | {w2:.2f} | s")
-    print(f"FIGURE {key}.wall_ratio | {w2 / max(w1, 1e-9):.2f} | x (re-send / reuse)")
-    reuse.close()
-    plain.close()
+def local_pair(size: str, moves: list[Move]) -> tuple[SessionResult, SessionResult]:
+    backend = load(size)
+    try:
+        run_session(CheckedBackend(backend), PROGRAM, moves[:5], GREEDY)  # warm torch up before timing
+        backend.contexts.clear()  # each session starts cold
+        reuse = run_session(CheckedBackend(backend), PROGRAM, moves, GREEDY)
+        backend.contexts.clear()
+        fresh = run_session(CheckedBackend(FreshPool(backend)), PROGRAM, moves, GREEDY, stats_of=backend)
+    finally:
+        backend.close()
+    return reuse, fresh
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--steps", type=int, default=50)
-    parser.add_argument("--sizes", nargs="+", choices=sorted(SIZES), default=["tiny"],
-                        help="tiny: the 4-layer test model (prefill nearly free); small: 8 layers, hidden 256")
+def remote_pair(size: str, moves: list[Move]) -> tuple[SessionResult, SessionResult]:
+    """The session through RemoteBackend and the model server; the prefilled
+    counts are the client's, from the cached tokens the server reports, and
+    are checked against the served backend's own counters."""
+    from neuraldbg.backends.remote import RemoteBackend
+    from neuraldbg.modelserver import start_model_server
+
+    backend = load(size)
+    results = []
+    try:
+        for served in (backend, FreshPool(backend)):
+            backend.contexts.clear()
+            reused_before = backend.stats.reused_tokens
+            with start_model_server(served, tokenizer=backend.tokenizer) as server:
+                client = RemoteBackend(server.url, tokenizer=backend.tokenizer)
+                try:
+                    result = run_session(CheckedBackend(client), PROGRAM, moves, GREEDY, kind="remote", model=backend)
+                finally:
+                    client.close()
+            served_reused = backend.stats.reused_tokens - reused_before
+            if not client.reports_cached_tokens or result.stats.reused_tokens != served_reused:
+                raise SystemExit(f"remote: the server reported {result.stats.reused_tokens} cached tokens "
+                                 f"(reports them: {client.reports_cached_tokens}); its backend reused {served_reused}")
+            results.append(result)
+    finally:
+        backend.close()
+    return results[0], results[1]
+
+
+def describe(label: str, r: SessionResult) -> None:
+    s = r.stats
+    print(f"  {label:40} {s.requests:>5} {s.prompt_tokens:>9,} {s.prefilled_tokens:>9,} {s.generated_tokens:>9,} "
+          f"{r.wall_s:>8.2f} {r.oracle_s:>8.2f}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help=f"{len(QUICK)} moves, TINY size only (a smoke test)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1: see the docstring)")
+    parser.add_argument("--no-remote", action="store_true", help="skip the remote backend runs")
     args = parser.parse_args()
-    for name in args.sizes:
-        size, label, key = SIZES[name]
-        folder = build_tiny_cwm(Path(tempfile.gettempdir()) / f"neuraldbg-bench-{name}-cwm", size=size)
-        compare(folder, args.steps, label, key)
+    import torch
+
+    torch.set_num_threads(args.threads)
+    moves = QUICK if args.quick else MOVES
+    local_size = "tiny" if args.quick else "small"
+    runs = {"local": local_pair(local_size, moves)}
+    if not args.no_remote:
+        runs["remote"] = remote_pair("tiny", moves)
+    errors = []
+    print(f"{len(moves)}-move debug session of scan(40) on the oracle-forced random CWM (Llama-3 BPE, greedy)")
+    print(f"  {'':40} {'reqs':>5} {'prompt':>9} {'prefill':>9} {'generated':>9} {'wall s':>8} {'oracle s':>8}")
+    for where, (reuse, fresh) in runs.items():
+        size = local_size if where == "local" else "tiny"
+        describe(f"{where} {size}, KV reuse", reuse)
+        describe(f"{where} {size}, no reuse (prefix re-sent)", fresh)
+        errors += check(reuse, f"{where} reuse") + check(fresh, f"{where} no reuse")
+        if (reuse.new_frames, reuse.stats.generated_tokens) != (fresh.new_frames, fresh.stats.generated_tokens):
+            errors.append(f"{where}: the two runs wrote different frames")
+    if errors:
+        print("\n".join(errors), file=sys.stderr)
+        return 1
+    reuse, fresh = runs["local"]
+    print(f"FIGURE kv_reuse.steps_asked | {reuse.steps_asked} | debug commands (in/over/out/back/run to line/edit/resample)")
+    print(f"FIGURE kv_reuse.frames_needed | {reuse.new_frames} | frames the session's steps needed from the model "
+          "(a step over or run to line needs several, a step back none)")
+    print(f"FIGURE kv_reuse.steps_predicted | {reuse.log.complete_frames} | frames written by the oracle-forced CWM, "
+          "one complete frame per request (checked)")
+    ratio = fresh.stats.prefilled_tokens / max(reuse.stats.prefilled_tokens, 1)
+    print(f"FIGURE kv_reuse.prefill_ratio | {ratio:.1f} | x fewer prompt tokens prefilled with KV reuse "
+          f"({fresh.stats.prefilled_tokens} / {reuse.stats.prefilled_tokens})")
+    key = "wall_ratio_small" if local_size == "small" else "wall_ratio_tiny"
+    print(f"FIGURE kv_reuse.{key} | {fresh.wall_s / reuse.wall_s:.2f} | x session wall time without / with reuse "
+          f"({local_size} random CWM, CPU, {args.threads} thread)")
+    if "remote" in runs:
+        reuse, fresh = runs["remote"]
+        ratio = fresh.stats.prefilled_tokens / max(reuse.stats.prefilled_tokens, 1)
+        print(f"FIGURE kv_reuse.remote_prefill_ratio | {ratio:.1f} | x fewer prompt tokens prefilled "
+              "(model server's reported cached tokens)")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
