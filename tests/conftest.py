@@ -67,3 +67,68 @@ def oracle_cwm(tiny_cwm_dir):
     backend, oracle = load_oracle_backend(str(tiny_cwm_dir))
     yield backend, oracle
     backend.close()
+
+
+@pytest.fixture(scope="session")
+def oracle_server_url(tiny_cwm_dir):
+    """``neuraldbg model-server --model TINY --oracle --port 0`` started as a
+    user would (a subprocess), serving the oracle-forced tiny CWM behind the
+    OpenAI-compatible API; yields its URL (read from the server's own
+    "serving ... on URL" log line, so no port is guessed). For processes a
+    test starts (language server, DAP, CLI), which cannot be handed an
+    in-process backend: point them at it with ``backend: remote``."""
+    import re
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    cmd = [sys.executable, "-m", "neuraldbg", "model-server", "--model", str(tiny_cwm_dir), "--oracle",
+           "--port", "0", "--log-level", "warning"]
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
+    assert proc.stderr is not None
+    lines: list[str] = []
+    found = threading.Event()
+    url: list[str] = []
+
+    def drain() -> None:
+        # Read stderr to the end (a full pipe would block the server); the
+        # first "serving ... on URL" line gives the URL.
+        for line in proc.stderr:  # type: ignore[union-attr]
+            lines.append(line)
+            m = re.search(r"serving .* on (http://\S+)", line)
+            if m and not url:
+                url.append(m.group(1))
+                found.set()
+        found.set()
+
+    reader = threading.Thread(target=drain, name="oracle-model-server-stderr", daemon=True)
+    reader.start()
+    found.wait(timeout=300)
+    if not url:
+        proc.kill()
+        proc.wait(10)
+        pytest.fail("model-server --oracle did not start:\n" + "".join(lines[-20:]))
+    # The socket listens before the model loads, and the log line comes after
+    # the load: wait for the API itself to answer before handing it out.
+    import httpx
+
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            httpx.get(url[0] + "/v1/models", timeout=5).raise_for_status()
+            break
+        except httpx.HTTPError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                proc.kill()
+                pytest.fail("model-server --oracle does not answer /v1/models:\n" + "".join(lines[-20:]))
+            time.sleep(0.2)
+    yield url[0]
+    proc.terminate()
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+    reader.join(10)

@@ -134,3 +134,29 @@ def test_debug_edit_is_refused_on_exec() -> None:
 def test_debug_edit_on_replay_resimulates() -> None:
     res = ndbg("debug", "examples/strawberry.py::count_letter", "--backend", "replay", stdin="n\nn\ne count=40\np count\nq\n")
     assert "count = 40 (re-simulating from here)" in res.stdout
+
+
+def test_trace_on_a_remote_model_prints_the_values_the_model_wrote(oracle_server_url: str) -> None:
+    """``trace --backend remote`` against ``model-server --oracle``: the frames
+    come out of a real CWM decode loop (logits masked to the real run), over
+    the HTTP API, through the codec and the simulation; they must be the real
+    run's, nested call and return values included."""
+    from neuraldbg.trace.cwm_decode import cwm_view
+    from neuraldbg.trace.frames import Frame
+
+    spec = ("trace", "examples/recursion.py::factorial", "--call", "factorial(2)", "--backend", "remote",
+            "--url", oracle_server_url)
+    truth = run_trace((ROOT / "examples/recursion.py").read_text(), "factorial(2)", function="factorial",
+                      path="examples/recursion.py")
+    res = ndbg(*spec, "--format", "json")
+    assert res.returncode == 0, res.stderr
+    data = json.loads(res.stdout)
+    assert data["backend"] == "remote" and data["error"] is None and data["status"] == "complete"
+    assert data["model"] == f"model server {oracle_server_url}"
+    assert cwm_view(Frame.from_json(f) for f in data["frames"]) == cwm_view(truth.frames)
+    assert [f["value"] for f in data["frames"] if f["event"] == "return"] == ["1", "2"]
+
+    table = ndbg(*spec)
+    assert table.returncode == 0, table.stderr
+    assert f"[remote, predicted by model server {oracle_server_url}]" in table.stdout
+    assert "rest=1" in table.stdout and "status: complete; returned 2" in table.stdout
