@@ -224,11 +224,54 @@ def test_bad_data_files_are_one_line_errors(tmp_path) -> None:
         load_cruxeval(tmp_path / "missing.jsonl")
 
 
-# -- a real model backend: the tiny random CWM ---------------------------------------
+# -- a real model backend: the oracle-forced tiny CWM (and the random one) ------------
 
 
-def test_tiny_model_runs_through_the_whole_harness(tiny_cwm_dir, data_file, tmp_path, capsys) -> None:
-    """Its predictions are noise; the harness must record them per sample."""
+def test_a_model_backend_runs_through_the_whole_harness(oracle_server_url, cruxeval_samples, tmp_path,
+                                                        capsys) -> None:
+    """``eval cruxeval --backend remote`` on ``model-server --oracle``: every
+    frame is written by a real CWM decode loop whose logits are masked to the
+    real run, so the harness must score it perfect (pass@1, exact traces) and
+    record the real run's output and frame counts."""
+    from neuraldbg.tracer import run_trace
+
+    # Three short samples (a model frame costs a second or more on the CPU),
+    # a loop among them; the harness reads them from a file as a user's data.
+    picked = []
+    for s in cruxeval_samples[:40]:
+        truth = run_trace(s["code"], f"f({s['input']})", function="f")
+        if truth.status == "complete" and len(truth.frames) <= 7:
+            picked.append((s, truth))
+        if len(picked) == 3:
+            break
+    lines = [[f.line for f in t.frames if f.event == "line"] for _, t in picked]
+    assert len(picked) == 3 and any(len(set(ls)) < len(ls) for ls in lines)  # a line run twice: a loop
+    data = tmp_path / "short.jsonl"
+    data.write_text("".join(json.dumps(s) + "\n" for s, _ in picked))
+    out = tmp_path / "oracle.jsonl"
+    code = cli_main(["eval", "cruxeval", "--data", str(data), "--backend", "remote", "--url", oracle_server_url,
+                     "--out", str(out)])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "CruxEval-O · backend remote" in captured.out
+    assert "pass@1                   100.0% (3/3)" in captured.out
+    assert "exact-trace rate         100.0% (3/3)" in captured.out
+    assert "errors                   0" in captured.out
+    records = read_results(out)
+    assert sorted(records) == sorted(s["id"] for s, _ in picked)
+    for s, truth in picked:
+        record = records[s["id"]]
+        assert record["backend"] == "remote" and record["model"] == f"model server {oracle_server_url}"
+        assert record["passed"] and record["exact_trace"] and record["frame_accuracy"] == 1.0
+        assert record["first_divergence"] is None and record["error"] is None
+        assert record["predicted_output"] == truth.return_value
+        assert outputs_match(record["predicted_output"], s["output"])
+        assert record["frames_predicted"] == record["frames_truth"] == len(truth.frames)
+
+
+def test_malformed_model_output_is_recorded_per_sample(tiny_cwm_dir, data_file, tmp_path, capsys) -> None:
+    """The random tiny CWM (randomness is the point here) never closes a frame
+    within 8 tokens: each sample records the malformed frame, none raises."""
     out = tmp_path / "tiny.jsonl"
     code = cli_main(["eval", "cruxeval", "--data", str(data_file), "--backend", "local", "--model", str(tiny_cwm_dir),
                      "--limit", "3", "--max-frames", "4", "--frame-tokens", "8", "--out", str(out)])
