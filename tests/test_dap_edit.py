@@ -1,6 +1,7 @@
 """Edit and re-simulate (setVariable): on the replay backend over stdio, and
-on the tiny random CWM through LocalBackend (its output is noise: the
-machinery is checked, not the values)."""
+on the oracle-forced tiny CWM through LocalBackend (the model writes the real
+run's frames, so the values after an edit of the arguments are checked
+against the real run on the edited input)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from neuraldbg.config import Settings
 from neuraldbg.dap import start_tcp_server
 from neuraldbg.engines.factory import EngineFactory
 from neuraldbg.engines.model_engine import ModelEngine
+from neuraldbg.trace.cwm_decode import cwm_view
+from neuraldbg.trace.frames import Frame
 from neuraldbg.tracer import run_trace
 
 STRAWBERRY = EXAMPLES / "strawberry.py"
@@ -94,23 +97,25 @@ def test_set_variable_only_in_the_current_frame(dap: DapClient) -> None:
     assert "call or line frame" in message
 
 
-# -- the tiny random CWM ---------------------------------------------------------
-FRAME_TOKENS = 12  # the noise never closes a frame: keep each request short
+# -- the oracle-forced CWM ----------------------------------------------------------
+# A real CwmForCausalLM in the real local decode loop, logits masked to the real
+# run (neuraldbg.backends.oracle): the frames the adapter shows were written by
+# the model, so they can be checked against the real run value by value.
 
 
-class TinyFactory(EngineFactory):
-    """Builds the real ModelEngine on the tiny CWM with a small frame cap."""
+class ModelFactory(EngineFactory):
+    """Builds the real ModelEngine on an in-process token backend, greedy."""
 
     def __init__(self, backend: Any) -> None:
         super().__init__(require_permission=False)
-        self.tiny = backend
+        self.model = backend
         self.made: list[ModelEngine] = []
 
     def make(self, settings: Settings, *, source: str, index: Any, function: Any, call: str, path: str,
              cancel: Any = None) -> ModelEngine:  # type: ignore[override]
-        engine = ModelEngine(self.tiny, self.tiny.tokenizer, source=source, function=function,
+        engine = ModelEngine(self.model, self.model.tokenizer, source=source, function=function,
                              functions=index.functions, call=call, sampling=Sampling(temperature=0.0, seed=0),
-                             backend_kind="local", frame_token_cap=FRAME_TOKENS)
+                             backend_kind="local")
         self.made.append(engine)
         return engine
 
@@ -122,20 +127,20 @@ class FakeSession:
     documents: dict[str, Any] = field(default_factory=dict)
 
 
-@pytest.fixture(scope="module")
-def tiny_backend(tiny_cwm_dir) -> Iterator[Any]:
-    from neuraldbg.backends.local import LocalBackend
-
-    backend = LocalBackend.load(tiny_cwm_dir)
-    yield backend
-    backend.close()
+def shown_frames(dap: DapClient) -> list[Any]:
+    """What CWM can express of the frames the adapter holds (return frames carry no locals)."""
+    return cwm_view(Frame.from_json(f) for f in dap.trace()["trace"]["frames"])
 
 
-def test_set_variable_on_the_tiny_model(tiny_backend: Any) -> None:
-    factory = TinyFactory(tiny_backend)
+def test_set_variable_on_the_model_resimulates_the_real_run_of_the_edited_input(oracle_cwm: Any) -> None:
+    backend, oracle = oracle_cwm
+    factory = ModelFactory(backend)
     port, stop = start_tcp_server(session=FakeSession(factory))
     dap = DapClient.connect(port)
-    stats = tiny_backend.stats
+    source = STRAWBERRY.read_text()
+    before_edit = run_trace(source, "count_letter('ab', 'a')", function="count_letter", path=str(STRAWBERRY))
+    after_edit = run_trace(source, "count_letter('z', 'a')", function="count_letter", path=str(STRAWBERRY))
+    stats = backend.stats
     try:
         stop_body = dap.start(STRAWBERRY, function="count_letter", args="count_letter('ab', 'a')", backend="local",
                               stopOnEntry=True)
@@ -143,39 +148,48 @@ def test_set_variable_on_the_tiny_model(tiny_backend: Any) -> None:
         assert dap.where() == (4, {"word": "'ab'", "letter": "'a'"})  # the call frame is forced, not generated
         engine = factory.made[0]
 
-        # one step = one model request; noise gives no complete frame, which is
-        # reported and leaves the session at the last good frame
-        before = stats.requests
-        outcome = dap.step("stepIn")
-        assert stats.requests == before + 1
-        frames_after_step = len(dap.trace()["trace"]["frames"])
-        if outcome["reason"] == "pause":
-            assert "did not finish a frame" in outcome["description"]
-            assert frames_after_step == 1
-        else:
-            assert frames_after_step == 2
-            dap.step("stepBack")
+        # one step = one model request, and the frame it wrote is the real run's
+        requests, generated, forced = stats.requests, stats.generated_tokens, oracle.stats.forced
+        assert dap.step("stepIn")["reason"] == "step"
+        assert stats.requests == requests + 1
+        assert stats.generated_tokens - generated == oracle.stats.forced - forced > 10  # written by the decode loop
+        first = before_edit.frames[1]
+        assert dap.where() == (first.line, first.locals)
+        assert shown_frames(dap) == cwm_view(before_edit.frames[:2])
+        dap.step("stepBack")
 
         ref = scope_ref(dap)
-        assert dap.req("setVariable", {"variablesReference": ref, "name": "word", "value": '"zz"'})["value"] == "'zz'"
+        assert dap.req("setVariable", {"variablesReference": ref, "name": "word", "value": '"z"'})["value"] == "'z'"
         data = dap.trace()
         assert len(data["trace"]["frames"]) == 1
-        assert data["trace"]["frames"][0]["locals"] == {"word": "'zz'", "letter": "'a'"}
-        assert dap.locals()["word"] == "'zz'"
+        assert data["trace"]["frames"][0]["locals"] == {"word": "'z'", "letter": "'a'"}
+        assert dap.locals()["word"] == "'z'"
         # the model's prompt now carries the edited call frame
-        assert "'zz'" in tiny_backend.tokenizer.decode(engine.prompt())
-        assert "'ab'" not in tiny_backend.tokenizer.decode(engine.prompt()[len(engine.context):])
+        assert "'z'" in backend.tokenizer.decode(engine.prompt())
+        assert "'ab'" not in backend.tokenizer.decode(engine.prompt()[len(engine.context):])
 
-        # stepping on asks the model again from the edited state (nothing reused)
-        before = stats.requests
+        # stepping on asks the model again from the edited state (nothing
+        # reused), and an edit of the arguments is a new input: what follows
+        # is the real run of count_letter('z', 'a'), not of the old input
+        requests = stats.requests
         dap.step("stepIn")
-        assert stats.requests == before + 1
-        assert dap.trace()["trace"]["frames"][0]["locals"]["word"] == "'zz'"
+        assert stats.requests == requests + 1
+        dap.set_breakpoints(STRAWBERRY, [{"line": 14}])
+        assert dap.step("continue")["reason"] == "breakpoint"
+        ret_line = next(i for i, f in enumerate(after_edit.frames) if f.line == 14 and f.event == "line")
+        assert dap.where() == (14, after_edit.frames[ret_line].locals)
+        assert dap.locals()["count"] == "0"  # 'z' has no 'a' (the old input had one)
+        assert dap.step("next")["reason"] == "step"
+        assert "(return)" in dap.locals() and dap.locals()["(return)"] == "0"
+        assert shown_frames(dap) == cwm_view(after_edit.frames)
         assert dap.req("threads")["threads"][0]["name"] == "simulated count_letter"
-        # a restart re-samples: a fresh simulation from the forced call frame
+
+        # a restart re-samples: a fresh simulation from the forced call frame, on the launch input
         dap.req("restart", {})
         assert dap.wait_stop()["reason"] == "entry"
         assert dap.locals()["word"] == "'ab'"
+        dap.step("stepIn")
+        assert shown_frames(dap) == cwm_view(before_edit.frames[:2])
     finally:
         dap.shutdown()
         stop()
