@@ -57,7 +57,11 @@ def test_bad_input_is_one_line_exit_2(tmp_path: Path) -> None:
 
 def test_model_fill_on_the_tiny_cwm_goes_through_the_chat_path(tiny_cwm_dir: Path, tmp_path: Path) -> None:
     """A random model writes noise: the answer is rejected with one clear line
-    (or, if the noise happens to be a valid fill, it is shown and checked)."""
+    (or, if the noise happens to be a valid fill, it is shown and checked).
+    This stays on the random tiny CWM, not the oracle-forced one: ``fill``
+    on a model backend asks CWM in chat mode, which is not a trace prompt (the
+    oracle has no answer there), and a program with a ?? hole has no real run
+    to force anyway."""
     prog = tmp_path / "hole.py"
     shutil.copy(ROOT / "examples" / "hole.py", prog)
     before = prog.read_text()

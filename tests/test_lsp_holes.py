@@ -201,7 +201,9 @@ def test_trace_filler_reads_the_models_action_line():
 def test_chat_filler_on_a_tiny_cwm_model(tiny_cwm_dir):
     """The real model path (transformers, CWM layout, token ids in and out):
     a random tiny model answers garbage, which must come back as a clear
-    FillError, never a crash or an unchecked fill."""
+    FillError, never a crash or an unchecked fill. The random model on
+    purpose, not the oracle-forced one: chat mode is not traced (no trace
+    prompt, so the oracle has no answer), and garbage is what is tested."""
     from neuraldbg.engines.factory import EngineFactory
 
     backend, tok = EngineFactory().backend(Settings(backend="local", profile=str(tiny_cwm_dir)))
