@@ -21,6 +21,7 @@ _KEYS = {
     "timeoutSeconds": "timeout_seconds",
     "allowExecution": "allow_execution",
     "debounceMs": "debounce_ms",
+    "scoreRealRuns": "score_real_runs",
 }
 
 
@@ -36,6 +37,8 @@ class Settings:
     timeout_seconds: float = 10.0
     allow_execution: bool = False
     debounce_ms: int = 150
+    # Rate the real run under the model (model backends with allow_execution): one prefill per trace.
+    score_real_runs: bool = True
 
     @property
     def sampling_key(self) -> tuple[float | None, int]:

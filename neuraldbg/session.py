@@ -9,6 +9,11 @@ module-level code; an edit elsewhere leaves it alone.
 
 Work runs off the event loop (tracer subprocesses and model generation in
 worker threads) in priority order, and streams frames back to the loop.
+
+On a model backend where execution is allowed, a finished trace is followed
+in the background by the real run of the same input and its rating under the
+model (one teacher-forced prefill, :mod:`neuraldbg.agreement`), kept on the
+model trace's entry.
 """
 
 from __future__ import annotations
@@ -21,8 +26,10 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Literal
 
-from neuraldbg.backends.base import CancelToken, Cancelled
+from neuraldbg.agreement import Agreement, measure_agreement
+from neuraldbg.backends.base import BackendError, CancelToken, Cancelled, ScoringBackend
 from neuraldbg.config import Settings
 from neuraldbg.engines.factory import EngineFactory
 from neuraldbg.simulation import Simulation
@@ -57,6 +64,7 @@ class TraceEntry:
     priority: int = PRIORITY_BACKGROUND
     started: bool = False
     settings: Settings | None = None  # the settings it runs under (None: the session's)
+    agreement: Agreement | None = None  # the real run rated under this trace's model, once known
 
 
 class InputError(ValueError):
@@ -64,6 +72,7 @@ class InputError(ValueError):
 
 
 TraceListener = Callable[[TraceEntry], None]
+Job = Literal["trace", "agree"]  # run the entry's trace / rate the real run under its model
 
 
 def module_hash(text: str, functions: list[FunctionInfo]) -> str:
@@ -86,11 +95,12 @@ class Session:
         self.entries: dict[TraceKey, TraceEntry] = {}
         self.user_calls: dict[tuple[str, str], str] = {}  # (uri, qualname) -> call set by the user
         self.listeners: list[TraceListener] = []
-        self._queue: asyncio.PriorityQueue[tuple[int, int, TraceKey]] | None = None
+        self._queue: asyncio.PriorityQueue[tuple[int, int, TraceKey, Job]] | None = None
         self._seq = itertools.count()
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="neuraldbg-work")
         self.model_lock = threading.Lock()  # one generation at a time per process: one model worker
         self._workers: list[asyncio.Task[None]] = []
+        self._waits: set[asyncio.Task[None]] = set()  # rating jobs waiting for their real run
         self._n_workers = workers
         self._mhash: dict[str, str] = {}
         self.seed_bumps: dict[tuple[str, str], int] = {}  # (uri, qualname) -> resamples asked for
@@ -267,10 +277,11 @@ class Session:
         await entry.done.wait()
         return entry.trace
 
-    def _enqueue(self, entry: TraceEntry) -> None:
+    def _enqueue(self, entry: TraceEntry, job: Job = "trace") -> None:
         self._ensure_workers()
         assert self._queue is not None
-        self._queue.put_nowait((entry.priority, next(self._seq), entry.key))
+        priority = entry.priority if job == "trace" else PRIORITY_BACKGROUND
+        self._queue.put_nowait((priority, next(self._seq), entry.key, job))
 
     def _ensure_workers(self) -> None:
         if self._queue is None:
@@ -285,8 +296,12 @@ class Session:
     async def _worker(self) -> None:
         assert self._queue is not None
         while True:
-            _prio, _seq, key = await self._queue.get()
+            _prio, _seq, key, job = await self._queue.get()
             entry = self.entries.get(key)
+            if job == "agree":
+                if entry is not None:
+                    await self._rate(entry)
+                continue
             if entry is None or entry.started or entry.done.is_set():
                 continue
             entry.started = True
@@ -300,6 +315,7 @@ class Session:
             finally:
                 entry.done.set()
                 self._notify(entry)
+            self._follow_with_real_run(entry)
 
     async def _run(self, entry: TraceEntry) -> None:
         loop = asyncio.get_running_loop()
@@ -349,6 +365,76 @@ class Session:
         names = {f.function for f in trace.frames}
         entry.deps = {**self._deps_now(entry.key.uri, names), **{k: v for k, v in entry.deps.items()}}
 
+    # -- the real run rated under the model ------------------------------
+    def real_run_settings(self) -> Settings:
+        """The settings of the real runs model traces are rated against (the
+        ones "Verify with a real run" asks for, so both share one run)."""
+        return replace(self.settings, backend="exec")
+
+    def _wants_rating(self, entry: TraceEntry) -> bool:
+        s = entry.settings or self.settings
+        doc = self.documents.get(entry.key.uri)
+        return (s.backend in ("local", "remote") and s.allow_execution and s.score_real_runs
+                and bool(entry.key.call) and entry.trace.status in ("complete", "truncated")
+                and doc is not None and not doc.index.holes and not doc.index.syntax_errors
+                and self.entries.get(entry.key) is entry)
+
+    def _follow_with_real_run(self, entry: TraceEntry) -> None:
+        """After a model trace: queue the real run of its input (background),
+        then the rating job once that run is done."""
+        if not self._wants_rating(entry):
+            return
+        try:
+            real = self.request(entry.key.uri, entry.key.function, call=entry.key.call,
+                                priority=PRIORITY_BACKGROUND, settings=self.real_run_settings())
+        except (InputError, KeyError):
+            return
+        if real.done.is_set():
+            self._enqueue(entry, "agree")
+            return
+
+        async def after_real_run() -> None:
+            await real.done.wait()
+            self._enqueue(entry, "agree")
+
+        task = asyncio.get_running_loop().create_task(after_real_run())
+        self._waits.add(task)
+        task.add_done_callback(self._waits.discard)
+
+    async def _rate(self, entry: TraceEntry) -> None:
+        """Rate the real run of ``entry``'s input under its model, in a worker
+        thread holding the model lock; cancelled with the entry."""
+        real = self.cached(entry.key.uri, entry.key.function, entry.key.call, settings=self.real_run_settings())
+        doc = self.documents.get(entry.key.uri)
+        if (entry.agreement is not None or real is None or not real.done.is_set() or doc is None
+                or self.entries.get(entry.key) is not entry or not self._valid(entry)):
+            return
+        truth, source, fn = real.trace, doc.text, doc.index.function(entry.key.function)
+        if fn is None or truth.status == "error" or not truth.frames:
+            return
+        settings = entry.settings or self.settings
+
+        def work() -> Agreement | None:
+            backend, tok = self.engines.backend(settings)
+            if not isinstance(backend, ScoringBackend):
+                return None
+            with self.model_lock:
+                return measure_agreement(backend, tok, source=source, function=fn, trace=truth, cancel=entry.cancel)
+
+        try:
+            agreement = await asyncio.get_running_loop().run_in_executor(self._pool, work)
+        except Cancelled:
+            return
+        except BackendError as exc:
+            log.info("could not rate the real run of %s under the model: %s", entry.key.function, _one_line(exc))
+            return
+        except Exception:  # the server never dies for one rating
+            log.exception("rating the real run of %s failed", entry.key.function)
+            return
+        if agreement is not None and self.entries.get(entry.key) is entry:
+            entry.agreement = agreement
+            self._notify(entry)
+
     def _on_frame(self, entry: TraceEntry, step: int, frame: Frame) -> None:
         frames = entry.trace.frames
         if step < len(frames):
@@ -366,7 +452,7 @@ class Session:
     async def shutdown(self) -> None:
         for entry in self.entries.values():
             entry.cancel.cancel()
-        for task in self._workers:
+        for task in [*self._workers, *self._waits]:
             task.cancel()
         self._pool.shutdown(wait=False, cancel_futures=True)
         self.engines.close()

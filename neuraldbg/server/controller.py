@@ -473,8 +473,9 @@ class Controller:
     def _containing(self, uri: str, qualname: str) -> TraceEntry | None:
         best: TraceEntry | None = None
         best_rank: tuple[int, int] = (-1, -1)
+        backend = self.session.key_for(uri, qualname, "").backend  # not the real runs a model trace is rated on
         for entry in list(self.session.entries.values()):
-            if entry.key.uri != uri or entry.key.function == qualname:
+            if entry.key.uri != uri or entry.key.function == qualname or entry.key.backend != backend:
                 continue
             n = sum(1 for f in entry.trace.frames if f.function == qualname)
             if n == 0:
@@ -574,6 +575,8 @@ class Controller:
             entry = self.session.entries.get(self.session.key_for(uri, fn.qualname, call))
             if entry is not None and entry.done.is_set() and self.session.cached(uri, fn.qualname, call) is entry:
                 out += diag.trace_problems(entry.trace, fn, lines)
+                if entry.agreement is not None:
+                    out += diag.agreement_problems(entry.agreement, fn, lines, call)
         out += list(self.divergences.get(uri, {}).values())
         return out
 
@@ -655,7 +658,7 @@ class Controller:
                 md = pending_markdown(fn, entry.key.call, f"no trace: {trace.error or trace.status}")
             return types.Hover(contents=self._markup(md), range=rng)
         q = HoverQuery(fn=fn, line=line, word=word[0] if word else None, line_text=text)
-        md = hover_markdown(trace, q, input_origin=origin)
+        md = hover_markdown(trace, q, input_origin=origin, agreement=entry.agreement)
         if md is None:
             return None
         return types.Hover(contents=self._markup(md), range=rng)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from neuraldbg.server.values import escaped_exceptions, exception_origin, exception_text
+from neuraldbg.agreement import Agreement, FirstDivergence
+from neuraldbg.server.values import escaped_exceptions, exception_origin, exception_text, short
 from neuraldbg.source.model import FunctionInfo, SourceIndex, Span
 from neuraldbg.trace.frames import Trace
 
@@ -18,7 +19,7 @@ class Problem:
     span: Span  # code points, 0-based lines
     message: str
     severity: Severity
-    code: str  # "syntax", "hole", "exception", "may-not-halt", "divergence"
+    code: str  # "syntax", "hole", "exception", "may-not-halt", "divergence", "model-disagrees"
 
 
 def line_span(lines: list[str], line: int) -> Span:
@@ -53,3 +54,36 @@ def trace_problems(trace: Trace, fn: FunctionInfo, lines: list[str]) -> list[Pro
         why = trace.error or "the frame cap was hit"
         out.append(Problem(line_span(lines, fn.def_line), f"may not halt: {why} ({how})", "warning", "may-not-halt"))
     return out
+
+
+def probability_text(p: float) -> str:
+    return "<0.01%" if p < 1e-4 else f"{100 * p:.3g}%"
+
+
+def _disagreement_text(first: FirstDivergence) -> str:
+    """What the model expected where it first leaves the real run."""
+    real, expected = short(first.real), short(first.expected)
+    if first.part == "locals" and first.name is not None:
+        wanted = f"to stay `{expected}`" if first.unchanged else f"to be `{expected}`"
+        return f"the model expected `{first.name}` {wanted}, the real run has `{real}`"
+    if first.part == "locals":
+        return f"the model expected other locals here (`{expected}`), the real run has `{real}`"
+    if first.part == "line":
+        return f"the model expected another line next (`{expected}`), the real run went to `{real}`"
+    if first.part == "value":
+        did = "raised" if first.event == "exception" else "returned"
+        return f"the model expected the {first.event} value `{expected}`, the real run {did} `{real}`"
+    return f"the model expected {expected} here, the real run has a {real} event"
+
+
+def agreement_problems(agreement: Agreement, fn: FunctionInfo, lines: list[str], call: str) -> list[Problem]:
+    """The line where the model first leaves the real run (one teacher-forced
+    rating of the real run), with the model's probability of the real text."""
+    first = agreement.first
+    if first is None:
+        return []
+    line = first.line if 0 < first.line <= len(lines) else fn.def_line
+    what = {"locals": "value" if first.name is not None else "locals"}.get(first.part, first.part)
+    message = (f"{_disagreement_text(first)} (model probability of the real {what}: "
+               f"{probability_text(first.probability)}; for {call})")
+    return [Problem(line_span(lines, line), message, "information", "model-disagrees")]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from neuraldbg.agreement import Agreement
 from neuraldbg.server.values import ARROW, HOVER_CAP, call_outcome, capped, exception_text, origin, short, value_chain
 from neuraldbg.source.model import FunctionInfo
 from neuraldbg.trace.frames import Trace
@@ -21,9 +22,21 @@ class HoverQuery:
     line_text: str
 
 
-def footer(trace: Trace, *, input_origin: str = "") -> str:
+def agreement_note(agreement: Agreement) -> str:
+    """How far the model agrees with the real run, in a few words."""
+    n = agreement.frames
+    if agreement.first is None:
+        text = f"model agrees with the real run on all {n} frame{'s' if n != 1 else ''}"
+        return text + (" but expected it to go on" if agreement.ends is False else "")
+    return (f"model agrees with the real run on {agreement.agreeing} of {n} frames; "
+            f"first divergence at line {agreement.first.line}")
+
+
+def footer(trace: Trace, *, input_origin: str = "", agreement: Agreement | None = None) -> str:
     how = f" ({input_origin})" if input_origin and input_origin not in ("explicit",) else ""
     text = f"{origin(trace)} · input `{trace.call or '(imagined)'}`{how}"
+    if agreement is not None and agreement.frames:
+        text += f" · {agreement_note(agreement)}"
     if trace.status == "streaming":
         text += f" {STILL_PREDICTING}"
     elif trace.status == "truncated":
@@ -54,10 +67,12 @@ def _code(lines: list[str]) -> str:
     return "```python\n" + "\n".join(lines) + "\n```"
 
 
-def hover_markdown(trace: Trace, q: HoverQuery, *, input_origin: str = "") -> str | None:
-    """Markdown for a hover, or None when the trace says nothing there."""
+def hover_markdown(trace: Trace, q: HoverQuery, *, input_origin: str = "",
+                   agreement: Agreement | None = None) -> str | None:
+    """Markdown for a hover, or None when the trace says nothing there;
+    ``agreement``: the real run rated under the trace's model, when known."""
     fn = q.fn
-    foot = footer(trace, input_origin=input_origin)
+    foot = footer(trace, input_origin=input_origin, agreement=agreement)
     if fn.first_line <= q.line <= fn.def_line:
         calls = _call_lines(trace, fn)
         if not calls:
