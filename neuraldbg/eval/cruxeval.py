@@ -6,7 +6,12 @@ backend is the return value of the entry's depth-0 return frame; an
 exception or no return fails the sample. Against the ground truth (the
 sandboxed tracer running the same ``f(input)``) each sample also gets
 full-trace exact match, per-frame accuracy and the first divergent step
-(:mod:`neuraldbg.eval.trace_compare`).
+(:mod:`neuraldbg.eval.trace_compare`). On a model backend the real run is
+also rated under the model in one teacher-forced prefill
+(:func:`neuraldbg.engines.scoring.score_trace`): the teacher-forced
+per-frame accuracy, CWM's single-step metric, is the share of the real run's
+frames (after the call frame, which is the input) whose every token is the
+model's greedy choice given the true prefix.
 """
 
 from __future__ import annotations
@@ -101,6 +106,12 @@ class SampleResult:
     model: str | None = None
     status: str = ""  # the predicted trace's status
     raised: str | None = None  # the exception a predicted trace ended with
+    # The real run rated under the model (model backends; None elsewhere or when it could not be rated):
+    teacher_forced_accuracy: float | None = None  # share of its frames greedy decoding writes given the true prefix
+    teacher_forced_frames: int = 0  # of them, the frames greedy decoding writes
+    teacher_forced_total: int = 0  # frames rated (all but the call frame)
+    teacher_forced_divergence: int | None = None  # index of the first frame it would not write
+    teacher_forced_error: str | None = None  # why the real run could not be rated
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -135,6 +146,7 @@ def evaluate_sample(sample: CruxSample, predictor: Predictor, *, max_frames: int
         result.first_divergence = comparison.first_divergence.to_json() if comparison.first_divergence else None
         result.frames_predicted = comparison.frames_predicted
         result.frames_truth = comparison.frames_truth
+        _rate_real_run(result, predictor, program, truth)
         if predicted.status != "complete":
             result.error = predicted.error or f"the predicted trace is {predicted.status}"
         if truth.status != "complete":
@@ -147,6 +159,23 @@ def evaluate_sample(sample: CruxSample, predictor: Predictor, *, max_frames: int
     return result
 
 
+def _rate_real_run(result: SampleResult, predictor: Predictor, program: Program, truth: Trace) -> None:
+    """The teacher-forced fields of ``result``; a failure to rate is recorded
+    there and leaves the sample's other metrics alone."""
+    try:
+        score = predictor.score(program, truth)
+    except Exception as exc:  # a context overflow or a server without scoring must not lose the sample
+        log.debug("rating the real run of %s failed", result.id, exc_info=True)
+        result.teacher_forced_error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        return
+    if score is None:
+        return
+    result.teacher_forced_accuracy = score.frame_accuracy
+    result.teacher_forced_frames = sum(f.agrees for f in score.frames)
+    result.teacher_forced_total = len(score.frames)
+    result.teacher_forced_divergence = score.first_divergence
+
+
 @dataclass(frozen=True)
 class CruxSummary:
     samples: int
@@ -157,6 +186,14 @@ class CruxSummary:
     errors: int
     backend: str = ""
     model: str | None = None
+    teacher_forced_samples: int = 0  # samples whose real run was rated under the model
+    teacher_forced_frames: int = 0  # frames greedy decoding writes given the true prefix, over those samples
+    teacher_forced_total: int = 0  # frames rated
+
+    @property
+    def teacher_forced_accuracy(self) -> float | None:
+        """Teacher-forced per-frame accuracy over every rated frame (None: nothing rated)."""
+        return self.teacher_forced_frames / self.teacher_forced_total if self.teacher_forced_total else None
 
     @property
     def pass_at_1(self) -> float:
@@ -173,10 +210,19 @@ class CruxSummary:
             ("pass@1", f"{percent(self.passed, self.samples)} ({self.passed}/{self.samples})"),
             ("exact-trace rate", f"{percent(self.exact_traces, self.samples)} ({self.exact_traces}/{self.samples})"),
             ("mean per-frame accuracy", f"{100 * self.mean_frame_accuracy:.1f}%" if self.samples else "n/a"),
+            *self._teacher_forced_rows(),
             ("mean seconds per sample", f"{self.mean_seconds:.3f}"),
             ("errors", str(self.errors)),
         ]
         return f"CruxEval-O · backend {who}\n" + format_table(("metric", "value"), rows)
+
+    def _teacher_forced_rows(self) -> list[tuple[str, str]]:
+        if not self.teacher_forced_samples:
+            return []
+        value = (f"{percent(self.teacher_forced_frames, self.teacher_forced_total)} "
+                 f"({self.teacher_forced_frames}/{self.teacher_forced_total} frames of "
+                 f"{self.teacher_forced_samples} real runs)")
+        return [("teacher-forced accuracy", value)]
 
 
 def summarize(results: Sequence[SampleResult]) -> CruxSummary:
@@ -190,6 +236,9 @@ def summarize(results: Sequence[SampleResult]) -> CruxSummary:
         errors=sum(r.error is not None for r in results),
         backend=results[0].backend if results else "",
         model=results[0].model if results else None,
+        teacher_forced_samples=sum(r.teacher_forced_accuracy is not None for r in results),
+        teacher_forced_frames=sum(r.teacher_forced_frames for r in results),
+        teacher_forced_total=sum(r.teacher_forced_total for r in results),
     )
 
 

@@ -5,7 +5,8 @@ trace through the same simulation the editor and the CLI use, capped at a
 frame budget. ``exec`` walks the real run (the ground truth is its own
 prediction); ``replay`` feeds the real run back through the model path
 (prompt, parser, line mapper), so it must reproduce it exactly; ``local`` and
-``remote`` ask CWM.
+``remote`` ask CWM, and also rate the real run under the model in one
+teacher-forced prefill (``score``).
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ import logging
 from dataclasses import dataclass
 from typing import Protocol
 
-from neuraldbg.backends.base import BackendError, ProgressCallback, Sampling, TokenBackend
+from neuraldbg.backends.base import BackendError, ProgressCallback, Sampling, ScoringBackend, TokenBackend
 from neuraldbg.config import Settings
 from neuraldbg.engines.factory import EngineFactory
+from neuraldbg.engines.scoring import TraceScore, score_trace
 from neuraldbg.eval.errors import EvalError
 from neuraldbg.engines.model_engine import FRAME_TOKEN_CAP
 from neuraldbg.simulation import Simulation
@@ -58,6 +60,11 @@ class Predictor(Protocol):
         a call that cannot be bound); a model's bad output is in the trace."""
         ...
 
+    def score(self, program: Program, truth: Trace) -> TraceScore | None:
+        """The real run rated under the model, teacher-forced (None: no model
+        to rate it). Raises BackendError when the model cannot score it."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -76,7 +83,15 @@ def _first_locals(truth: Trace | None) -> dict[str, str] | None:
     return dict(truth.frames[0].locals)
 
 
-class ExecPredictor:
+class _Unrated:
+    """A predictor without a model: the real run has nothing to be rated under
+    (exec is the real run; replay reproduces it by construction)."""
+
+    def score(self, program: Program, truth: Trace) -> TraceScore | None:
+        return None
+
+
+class ExecPredictor(_Unrated):
     """The real run, walked through the simulation (its own prediction)."""
 
     backend = "exec"
@@ -100,7 +115,7 @@ class ExecPredictor:
         """Nothing to release."""
 
 
-class ReplayPredictor:
+class ReplayPredictor(_Unrated):
     """The real run replayed as token ids through the model path."""
 
     backend = "replay"
@@ -161,6 +176,12 @@ class ModelPredictor:
                              call=program.call, sampling=self.sampling, backend_kind=self.backend,
                              frame_token_cap=self.frame_token_cap, call_locals=_first_locals(truth))
         return Simulation(engine, function=program.function, call=program.call, max_frames=max_frames).run_to_end()
+
+    def score(self, program: Program, truth: Trace) -> TraceScore | None:
+        if not isinstance(self.impl, ScoringBackend) or not truth.frames:
+            return None
+        _index, fn = _entry(program)
+        return score_trace(self.impl, self.tok, source=program.source, function=fn, trace=truth)
 
     def close(self) -> None:
         if self._factory is not None:
