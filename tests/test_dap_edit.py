@@ -16,7 +16,7 @@ from neuraldbg.backends.base import Sampling
 from neuraldbg.config import Settings
 from neuraldbg.dap import start_tcp_server
 from neuraldbg.engines.factory import EngineFactory
-from neuraldbg.engines.model_engine import ModelEngine
+from neuraldbg.engines.model_engine import FRAME_TOKEN_CAP, ModelEngine
 from neuraldbg.trace.cwm_decode import cwm_view
 from neuraldbg.trace.frames import Frame
 from neuraldbg.tracer import run_trace
@@ -106,16 +106,17 @@ def test_set_variable_only_in_the_current_frame(dap: DapClient) -> None:
 class ModelFactory(EngineFactory):
     """Builds the real ModelEngine on an in-process token backend, greedy."""
 
-    def __init__(self, backend: Any) -> None:
+    def __init__(self, backend: Any, frame_token_cap: int = FRAME_TOKEN_CAP) -> None:
         super().__init__(require_permission=False)
         self.model = backend
+        self.frame_token_cap = frame_token_cap
         self.made: list[ModelEngine] = []
 
     def make(self, settings: Settings, *, source: str, index: Any, function: Any, call: str, path: str,
              cancel: Any = None) -> ModelEngine:  # type: ignore[override]
         engine = ModelEngine(self.model, self.model.tokenizer, source=source, function=function,
                              functions=index.functions, call=call, sampling=Sampling(temperature=0.0, seed=0),
-                             backend_kind="local")
+                             backend_kind="local", frame_token_cap=self.frame_token_cap)
         self.made.append(engine)
         return engine
 
@@ -190,6 +191,42 @@ def test_set_variable_on_the_model_resimulates_the_real_run_of_the_edited_input(
         assert dap.locals()["word"] == "'ab'"
         dap.step("stepIn")
         assert shown_frames(dap) == cwm_view(before_edit.frames[:2])
+    finally:
+        dap.shutdown()
+        stop()
+    dap.assert_one_response_each()
+
+
+# -- the random tiny CWM: a model that never finishes a frame (the point here) ----------
+
+
+@pytest.fixture(scope="module")
+def random_backend(tiny_cwm_dir) -> Iterator[Any]:
+    from neuraldbg.backends.local import LocalBackend
+
+    backend = LocalBackend.load(tiny_cwm_dir)
+    yield backend
+    backend.close()
+
+
+def test_a_frame_the_model_never_finishes_pauses_at_the_last_good_frame(random_backend: Any) -> None:
+    port, stop = start_tcp_server(session=FakeSession(ModelFactory(random_backend, frame_token_cap=12)))
+    dap = DapClient.connect(port)
+    try:
+        dap.start(STRAWBERRY, function="count_letter", args="count_letter('ab', 'a')", backend="local",
+                  stopOnEntry=True)
+        requests = random_backend.stats.requests
+        outcome = dap.step("stepIn")
+        assert random_backend.stats.requests == requests + 1
+        assert outcome["reason"] == "pause", outcome
+        assert "did not finish a frame within 12 tokens" in outcome["description"], outcome
+        assert len(dap.trace()["trace"]["frames"]) == 1  # the garbage is not a frame
+        assert dap.where() == (4, {"word": "'ab'", "letter": "'a'"})
+        # an edit still works there, and the next request carries it
+        ref = scope_ref(dap)
+        assert dap.req("setVariable", {"variablesReference": ref, "name": "word", "value": '"zz"'})["value"] == "'zz'"
+        assert dap.step("stepIn")["reason"] == "pause"
+        assert dap.locals()["word"] == "'zz'"
     finally:
         dap.shutdown()
         stop()
