@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
+
+# One intra-op thread for torch here and in every server the tests start (they
+# inherit the environment): test processes and their servers run side by side
+# on few cores, where spinning OpenMP workers made each small op many times slower.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 @pytest.fixture(scope="session")

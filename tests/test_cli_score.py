@@ -5,47 +5,13 @@ CWM behind ``neuraldbg model-server --oracle`` and on the random tiny CWM."""
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from test_cli import ndbg
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def oracle_url(tiny_cwm_dir: Path) -> Iterator[str]:
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "neuraldbg", "model-server", "--model", str(tiny_cwm_dir), "--oracle",
-                             "--port", str(port), "--log-level", "warning"], stderr=subprocess.PIPE, text=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/health", timeout=2).read()
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(f"model-server --oracle did not start: {proc.stderr.read()[-2000:]}")
-            time.sleep(0.3)
-    yield url
-    proc.terminate()
-    proc.wait(timeout=30)
-
-
-def test_score_against_the_oracle_server_agrees_with_the_real_run(oracle_url: str) -> None:
+def test_score_against_the_oracle_server_agrees_with_the_real_run(oracle_server_url: str) -> None:
+    oracle_url = oracle_server_url
     res = ndbg("trace", "examples/strawberry.py::count_letter", "--score", "--backend", "remote", "--url", oracle_url,
                "--format", "json")
     assert res.returncode == 0, res.stderr

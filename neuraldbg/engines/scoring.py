@@ -123,7 +123,7 @@ def _disagreement(tok: TokenizerLike, frame: Frame, frames: Sequence[Frame], ind
     if offset == 0:
         return Disagreement("event", None, expected, probability)
     action = chunk.index(ACTION_SEP)
-    if offset < action:
+    if offset <= action:  # at <|action_sep|> itself the model wanted more locals
         text = tok.decode(chunk[1:offset])
         shown = frame.locals if frame.event == "call" else diff_locals(frame.locals, reference_locals(frames, index))
         return Disagreement("locals", _local_at(shown, len(text)), expected, probability)
