@@ -4,7 +4,12 @@ For each backend, runs the first --limit samples the way
 ``neuraldbg eval cruxeval --backend B --limit N --jobs J`` does (the real run
 of each sample included) and prints pass@1, the exact-trace rate, the mean
 per-frame accuracy (all 100% when the harness, the tracer and the codec are
-right) and the harness's throughput in samples per second.
+right) and the harness's throughput in samples per second. The replay
+backend feeds each real run through the codec, parser and simulation with no
+model and no generation loop: its figures check the harness and the codec,
+never a model (the oracle-forced CWM's run of the harness is a test,
+tests/test_eval_cruxeval.py, and bench_speculation.py debugs CruxEval traces
+on it).
 
     python benchmarks/bench_eval_cruxeval.py [--limit 100] [--jobs 2] [--data PATH]
 
@@ -42,6 +47,7 @@ def main() -> int:
         print(f"bench_eval_cruxeval: {exc}", file=sys.stderr)
         return 2
     for backend in args.backends.split(","):
+        what = " (no model: codec + harness)" if backend == "replay" else ""
         predictor = make_predictor(backend)
         t0 = time.perf_counter()
         run = run_cruxeval(samples, predictor, jobs=args.jobs)
@@ -49,9 +55,9 @@ def main() -> int:
         s = run.summary
         print(f"CruxEval-O, first {s.samples} samples, backend {backend}, {args.jobs} jobs: {wall:.1f} s")
         print(s.table())
-        print(f"FIGURE cruxeval_{backend}.pass_at_1 | {100 * s.pass_at_1:.1f} | % of {s.samples} samples")
-        print(f"FIGURE cruxeval_{backend}.exact_trace | {100 * s.exact_trace_rate:.1f} | % of {s.samples} samples")
-        print(f"FIGURE cruxeval_{backend}.frame_accuracy | {100 * s.mean_frame_accuracy:.1f} | % (mean per sample)")
+        print(f"FIGURE cruxeval_{backend}.pass_at_1 | {100 * s.pass_at_1:.1f} | % of {s.samples} samples{what}")
+        print(f"FIGURE cruxeval_{backend}.exact_trace | {100 * s.exact_trace_rate:.1f} | % of {s.samples} samples{what}")
+        print(f"FIGURE cruxeval_{backend}.frame_accuracy | {100 * s.mean_frame_accuracy:.1f} | % (mean per sample){what}")
         print(f"FIGURE cruxeval_{backend}.throughput | {s.samples / wall:.2f} | samples/s ({args.jobs} jobs)")
     return 0
 

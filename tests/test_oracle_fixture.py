@@ -16,19 +16,7 @@ from neuraldbg.simulation import Simulation
 from neuraldbg.source.index import index_text
 from neuraldbg.trace.cwm_decode import cwm_view
 from neuraldbg.tracer import run_trace
-
-NESTED = '''\
-def helper(v):
-    w = v * 2
-    return w + 1
-
-
-def outer(xs):
-    total = 0
-    for x in xs:
-        total += helper(x)
-    return total
-'''
+from test_simulation_replay import NESTED
 
 DOCTESTS = '''\
 def scale(xs, k):
