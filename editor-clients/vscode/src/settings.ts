@@ -18,6 +18,7 @@ export interface ServerSettings {
   temperature: number | null; // null: the model profile's [sampling]
   maxFrames: number;
   allowExecution: boolean;
+  scoreRealRuns: boolean;
 }
 
 export function readLaunchSettings(): LaunchSettings {
@@ -44,6 +45,7 @@ export function readServerSettings(scope?: vscode.Uri): ServerSettings {
     temperature: config.get<number | null>('temperature', null),
     maxFrames: config.get<number>('maxFrames', 2000),
     allowExecution: vscode.workspace.isTrusted && config.get<boolean>('allowExecution', false),
+    scoreRealRuns: config.get<boolean>('scoreRealRuns', true),
   };
 }
 
