@@ -69,7 +69,11 @@ def fresh(model_dir: Path, base: LocalBackend | None) -> LocalBackend:
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="a ~100-frame run (the tests)")
+    ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads (1: steady on a shared host)")
     args = ap.parse_args()
+    import torch
+
+    torch.set_num_threads(args.threads)
     call = "collatz_steps(7)" if args.quick else "collatz_steps(27)"  # 27: 111 steps, about 500 frames
     model_dir = build_tiny_cwm(TINY_CACHE)
     index = index_text(PROGRAM)
