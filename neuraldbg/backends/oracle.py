@@ -76,6 +76,17 @@ class _Program:
     inputs: tuple[str, ...]  # the calls the source names for the entry
 
 
+@dataclass(frozen=True)
+class _Cursor:
+    """A prompt (and what was generated after it) as the oracle reads it."""
+
+    ids: list[int]
+    program: _Program
+    end: int  # index of the context's <|frame_sep|>
+    last_sep: int  # index of the last <|frame_sep|> (``end`` while no frame is complete)
+    key: int  # hash of ids[: last_sep + 1]
+
+
 @dataclass
 class OracleStats:
     forced: int = 0  # tokens the oracle decided (one allowed id)
@@ -97,6 +108,7 @@ class TraceOracle:
         self._programs: OrderedDict[tuple[int, ...], _Program | None] = OrderedDict()
         self._replays: OrderedDict[tuple[str, str], ReplayBackend | None] = OrderedDict()
         self._answers: OrderedDict[tuple[int, int, int], list[int] | None] = OrderedDict()
+        self._last: _Cursor | None = None
 
     # ------------------------------------------------------------------ public
 
@@ -104,35 +116,54 @@ class TraceOracle:
         """The ids the real continuation of ``ids`` allows next (one, or several
         while an imagined input is being written), or None for no answer."""
         ids = list(ids)
-        try:
-            start = ids.index(TRACE_CONTEXT_START)
-            end = ids.index(FRAME_SEP, start)
-        except ValueError:
+        cur = self._cursor(ids)
+        if cur is None:
             return None
-        program = self._program(tuple(ids[: end + 1]))
-        if program is None:
-            return None
-        rest = ids[end + 1 :]
-        last_sep = len(rest) - 1 - rest[::-1].index(FRAME_SEP) if FRAME_SEP in rest else -1
-        done, tail = rest[: last_sep + 1], rest[last_sep + 1 :]
-        if not done:
-            return self._imagined(program, tail)
-        first = done[: done.index(FRAME_SEP) + 1]
-        if first[0] != CALL_SEP:
-            return None
+        tail = ids[cur.last_sep + 1 :]
+        if cur.last_sep == cur.end:
+            return self._imagined(cur.program, tail)
         event = tail[0] if tail else None
         if event is not None and event not in TOKEN_EVENT:
             return None
-        key = (hash(tuple(ids[: end + 1 + last_sep + 1])), len(done), -1 if event is None else event)
+        key = (cur.key, cur.last_sep, -1 if event is None else event)
         if key in self._answers:
             self._answers.move_to_end(key)
             full = self._answers[key]
         else:
-            full = self._answer(program, first, list(program.context) + done, event)
+            done = ids[cur.end + 1 : cur.last_sep + 1]
+            first = done[: done.index(FRAME_SEP) + 1]
+            full = None if first[0] != CALL_SEP else self._answer(cur.program, first, list(cur.program.context) + done, event)
             _put(self._answers, key, full)
         if full is None or len(tail) >= len(full) or full[: len(tail)] != tail:
             return None
         return [full[len(tail)]]
+
+    def _cursor(self, ids: list[int]) -> _Cursor | None:
+        """Where ``ids`` stands: its program and its last complete frame. A
+        call that extends the previous one (every decode step, every scored
+        position) reads only the new ids, so a long trace costs O(1) per token
+        here rather than a fresh parse of the whole prompt."""
+        last = self._last
+        if last is not None and len(ids) >= len(last.ids) and ids[: len(last.ids)] == last.ids:
+            new = ids[len(last.ids) :]
+            if FRAME_SEP not in new:
+                cur = _Cursor(ids, last.program, last.end, last.last_sep, last.key)
+            else:
+                sep = len(ids) - 1 - new[::-1].index(FRAME_SEP)
+                cur = _Cursor(ids, last.program, last.end, sep, hash(tuple(ids[: sep + 1])))
+        else:
+            try:
+                start = ids.index(TRACE_CONTEXT_START)
+                end = ids.index(FRAME_SEP, start)
+            except ValueError:
+                return None
+            program = self._program(tuple(ids[: end + 1]))
+            if program is None:
+                return None
+            sep = len(ids) - 1 - ids[::-1].index(FRAME_SEP)
+            cur = _Cursor(ids, program, end, sep, hash(tuple(ids[: sep + 1])))
+        self._last = cur
+        return cur
 
     # ------------------------------------------------------------------ pieces
 
