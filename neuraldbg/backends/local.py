@@ -539,9 +539,8 @@ class LocalBackend:
                     rows = rows[None] if rows.dim() == 1 else rows
                     with torch.inference_mode():
                         if self.logits_processor is not None:
-                            seen = torch.tensor([ids[: pos + len(chunk)]], dtype=torch.long)
-                            for i in range(len(chunk)):  # the processor sees the ids before each row (views of one tensor)
-                                rows[i] = self.logits_processor(seen[:, : pos + i + 1], rows[i][None])[0]
+                            for i in range(len(chunk)):  # each row after the ids before it
+                                rows[i] = self._processed(ids[: pos + i + 1], rows[i])
                         logp = torch.log_softmax(rows.float(), dim=-1)
                         given = torch.tensor(ids[pos + 1 : pos + 1 + len(chunk)], device=logp.device)
                         given_lp = logp.gather(1, given[:, None])[:, 0].tolist()
@@ -647,7 +646,8 @@ class LocalBackend:
         import torch
 
         with torch.inference_mode():
-            ids = torch.tensor([list(before)], dtype=torch.long)
+            seen = [list(before)]
+            ids = seen if getattr(self.logits_processor, "takes_id_lists", False) else torch.tensor(seen, dtype=torch.long)
             # A processor may edit the row in place: it is this step's own copy of the forward's output.
             return self.logits_processor(ids, logits[None])[0]
 

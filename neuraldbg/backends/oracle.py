@@ -114,8 +114,9 @@ class TraceOracle:
 
     def allowed(self, ids: Sequence[int]) -> list[int] | None:
         """The ids the real continuation of ``ids`` allows next (one, or several
-        while an imagined input is being written), or None for no answer."""
-        ids = list(ids)
+        while an imagined input is being written), or None for no answer.
+        A list is kept as given (the caller must not change it afterwards)."""
+        ids = ids if isinstance(ids, list) else list(ids)
         cur = self._cursor(ids)
         if cur is None:
             return None
@@ -293,14 +294,19 @@ def _put(cache: OrderedDict, key: object, value: object) -> None:
 class OracleLogitsProcessor:
     """A transformers ``LogitsProcessor`` (the same ``(input_ids, scores)``
     contract) that masks the logits to what ``oracle`` allows, leaving the
-    model's own logits where it has no answer."""
+    model's own logits where it has no answer. ``input_ids`` may also be a
+    list of id lists (``takes_id_lists``): the local backend then skips a
+    tensor round trip per token, which on a long trace is most of the cost."""
+
+    takes_id_lists = True
 
     def __init__(self, oracle: TraceOracle) -> None:
         self.oracle = oracle
 
     def __call__(self, input_ids: Any, scores: Any) -> Any:
-        for row in range(input_ids.shape[0]):
-            allowed = self.oracle.allowed(input_ids[row].tolist())
+        rows = input_ids if isinstance(input_ids, list) else input_ids.tolist()
+        for row, seq in enumerate(rows):
+            allowed = self.oracle.allowed(seq)
             if allowed is None:
                 self.oracle.stats.free += 1
                 continue
