@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from neuraldbg.engines.model_engine import step_seed
 from neuraldbg.backends.base import CancelToken, Sampling, TokenBackend
 from neuraldbg.config import Settings
 from neuraldbg.engines.factory import EngineFactory
@@ -99,7 +100,7 @@ def test_the_profile_temperature_top_p_and_max_tokens_reach_generate(profiles, t
     sim.step_in()
     assert len(recording.requests) == 1
     request = recording.requests[0]
-    assert request.sampling == Sampling(temperature=0.37, top_p=0.8, max_tokens=12, seed=5 + 1)
+    assert request.sampling == Sampling(temperature=0.37, top_p=0.8, max_tokens=12, seed=step_seed(5, 1))
     assert len(request.produced) <= 12  # the random model rarely ends a frame: the profile's budget stops it
     # the model-server front end of the same profile gets the same (remote profiles too)
     assert sampling_plan(Settings(profile=name), default_max_tokens=FRAME_TOKEN_CAP).frames.max_tokens == 12
@@ -156,5 +157,11 @@ def test_two_resamples_give_different_imagined_inputs(profiles, tiny_cwm_dir, fa
     assert first.produced != second.produced
     # the debug adapter and the CLI debugger reseed the engine in place: that resamples too
     sim.resample(41)
-    assert recording.requests[-1].sampling.seed == 41 and recording.requests[-1].prompt == first.prompt
+    assert recording.requests[-1].sampling.seed == step_seed(41, 0) and recording.requests[-1].prompt == first.prompt
     assert recording.requests[-1].produced not in (first.produced, second.produced)
+
+
+def test_resampled_runs_share_no_step_seed() -> None:
+    seeds = [step_seed(seed, step) for seed in range(20) for step in range(500)]
+    assert len(set(seeds)) == len(seeds)
+    assert step_seed(3, 4) == step_seed(3, 4)  # a step regenerated after a step back gets its seed again

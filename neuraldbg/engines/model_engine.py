@@ -29,6 +29,13 @@ log = logging.getLogger(__name__)
 FRAME_TOKEN_CAP = 2048  # tokens one frame may take before we call the model stuck (when the profile does not say)
 
 
+def step_seed(seed: int, step: int) -> int:
+    """The sampler seed of ``step`` in a run seeded ``seed``. Mixed rather than
+    added, so that run ``seed + 1`` (a resample) shares no step seed with run
+    ``seed`` (``seed + step`` made resample k's first step the original's step k)."""
+    return (seed * 1_000_003 + step * 998_244_353) % (1 << 62)
+
+
 class ModelEngine:
     predicted = True
     supports_edit = True
@@ -80,7 +87,7 @@ class ModelEngine:
         # A seed per step: regenerating a step after a step back gives the same frame.
         if base.seed is None:
             return base
-        return dc_replace(base, seed=base.seed + self._n)
+        return dc_replace(base, seed=step_seed(base.seed, self._n))
 
     def _generate(self, forced: Event | None, cancel: CancelToken | None) -> Step:
         prompt = self.prompt(forced)
