@@ -34,6 +34,7 @@ OUTPUT_CAP = 100_000  # characters of the program's stdout/stderr kept
 CALL_FILENAME = "<call>"  # code from the call string is never traced
 SWALLOWED_HALT_GRACE = 0.5  # seconds a program may run on after swallowing a Halt
 EXIT_NO_RESULT = 70  # the child failed to produce a result; stderr says why
+EXIT_CONFINE_FAILED = 71  # Landlock/seccomp could not be applied: the parent falls back a level
 
 
 def _load_siblings(*names: str) -> list[types.ModuleType]:
@@ -115,6 +116,7 @@ class ChildRun:
         self.stdout = CappedText(OUTPUT_CAP)
         self.stderr = CappedText(OUTPUT_CAP)
         self.function: str | None = request.get("function")
+        self.confine: bool = bool(request.get("confine"))
         self.recorder: Any = None  # recorder.Recorder once the source parsed
         self.halt_type: type[BaseException] = BaseException
         self.encode: Callable[[object], str] | None = None  # encode.dumps once loaded
@@ -193,6 +195,8 @@ class ChildRun:
         sandbox.apply_resource_limits(
             int(self.limits["memory_mb"]), float(self.limits["cpu_seconds"]), int(self.limits["max_file_mb"])
         )
+        if self.confine:
+            self._confine()
         self.arm_timers()
         try:
             code, def_lines = self._compile()
@@ -212,6 +216,15 @@ class ChildRun:
             self.finish(*self.recorder.stop_reason)
             return
         self._traced_call(call_code, namespace, temps)
+
+    def _confine(self) -> None:
+        """Landlock + seccomp on this process, or exit for the parent to fall back."""
+        try:
+            (confine,) = _load_siblings("confine")
+            confine.apply(os.getcwd())
+        except Exception as exc:
+            os.write(2, f"cannot confine the tracer child: {describe(exc)}\n".encode("utf-8", "replace"))
+            os._exit(EXIT_CONFINE_FAILED)
 
     def _extend_sys_path(self) -> None:
         sys.dont_write_bytecode = True  # no __pycache__ next to the user's files

@@ -26,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from neuraldbg.trace.frames import EVENTS, Frame, Trace, TraceStatus
+from neuraldbg.tracer import isolation as iso
+from neuraldbg.tracer.isolation import Isolation, Level
 from neuraldbg.tracer.limits import Limits
 
 logger = logging.getLogger(__name__)
@@ -35,6 +37,8 @@ RESULT_MARKER = b"\n--neuraldbg-result--\n"  # must match child.py
 KILL_GRACE_SECONDS = 2.0  # the child stops itself at wall_seconds; the parent kills it this much later
 MAX_RESULT_BYTES = 64 * 1024 * 1024  # a bigger trace is not worth holding in an editor process
 MAX_STDERR_BYTES = 64 * 1024
+EXIT_CONFINE_FAILED = 71  # must match child.py: Landlock/seccomp could not be applied
+BWRAP_FAILED = 1  # bubblewrap's own exit code when it cannot set the sandbox up
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")  # the compiler's line breaks (str.splitlines has more)
 
 Job = tuple[str, str, str | None, str]  # (source, call, function, path)
@@ -57,13 +61,16 @@ def run_trace(
     function: str | None = None,
     path: str = "<string>",
     limits: Limits = Limits(),
+    isolation: Level | None = None,
 ) -> Trace:
     """Execute ``call`` against the module ``source`` (compiled as ``path``)
     in a sandboxed child and return the executed trace.
 
     Never raises for anything the traced program does: failures are in
     ``trace.error`` / ``trace.status``. ``function`` is the entry's qualified
-    name; None derives it from the callee of ``call``.
+    name; None derives it from the callee of ``call``. ``isolation`` pins a
+    level (tests, benchmarks; an error if this machine lacks it); None uses
+    the strongest the machine offers (:func:`isolation.current`).
     """
     if not isinstance(source, str) or not isinstance(call, str):
         raise TypeError(f"source and call must be str, got {type(source).__name__} and {type(call).__name__}")
@@ -73,30 +80,48 @@ def run_trace(
         "function": function,
         "path": path,
         "limits": asdict(limits),
-        "sys_path": _importable_paths(),
+        "sys_path": iso.importable_paths(),
     }
+    level = iso.pinned(isolation) if isolation is not None else iso.current()
     try:
-        with tempfile.TemporaryDirectory(prefix="neuraldbg-sandbox-", ignore_cleanup_errors=True) as sandbox:
-            outcome = _run_child(marshal.dumps(request), sandbox, limits)
+        while True:
+            request["confine"] = level.level == "landlock"
+            with tempfile.TemporaryDirectory(prefix="neuraldbg-sandbox-", ignore_cleanup_errors=True) as sandbox:
+                outcome = _run_child(marshal.dumps(request), sandbox, limits, level, path)
+            why = _start_failure(outcome, level)
+            if why is None:
+                break
+            if isolation is not None:  # pinned: report, never weaken silently
+                return _failed(function, call, f"the {level.level} sandbox did not start: {why}")
+            level = iso.demote(level, why)
     except OSError as exc:  # no temporary directory, no interpreter, no file descriptors left
-        return Trace(
-            function=function or _static_callee(call),
-            call=call,
-            backend="exec",
-            status="error",
-            error=f"cannot start the tracer: {exc}",
-        )
+        return _failed(function, call, f"cannot start the tracer: {exc}")
     return _to_trace(outcome, source, call, function, limits)
 
 
-def run_traces(jobs: list[Job], limits: Limits = Limits(), workers: int = 2) -> list[Trace]:
+def _failed(function: str | None, call: str, error: str) -> Trace:
+    return Trace(function=function or _static_callee(call), call=call, backend="exec", status="error", error=error)
+
+
+def _start_failure(outcome: "_ChildOutcome", level: Isolation) -> str | None:
+    """Why the isolation itself failed to start (not the program), or None."""
+    stderr = outcome.stderr.decode("utf-8", "replace").strip()
+    if level.level == "bwrap" and outcome.returncode == BWRAP_FAILED and stderr.startswith("bwrap:"):
+        return stderr.splitlines()[0]
+    if level.level == "landlock" and outcome.returncode == EXIT_CONFINE_FAILED and RESULT_MARKER not in outcome.stdout:
+        return stderr.splitlines()[-1] if stderr else "confinement failed"
+    return None
+
+
+def run_traces(jobs: list[Job], limits: Limits = Limits(), workers: int = 2,
+               isolation: Level | None = None) -> list[Trace]:
     """Run many traces, ``workers`` children at a time; results in job order."""
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
 
     def one(job: Job) -> Trace:
         source, call, function, path = job
-        return run_trace(source, call, function=function, path=path, limits=limits)
+        return run_trace(source, call, function=function, path=path, limits=limits, isolation=isolation)
 
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="neuraldbg-tracer") as pool:
         return list(pool.map(one, jobs))
@@ -119,15 +144,19 @@ def _child_env(sandbox: str) -> dict[str, str]:
     }
 
 
-def _importable_paths() -> list[str]:
-    """Our import path (site-packages, editable installs) for the child,
-    which starts without ``site`` for speed."""
-    cwd = os.getcwd()
-    return [p for p in sys.path if p and p not in (".", cwd) and os.path.exists(p)]
-
-
-def _run_child(request: bytes, sandbox: str, limits: Limits) -> _ChildOutcome:
+def _command(sandbox: str, level: Isolation, path: str) -> list[str]:
     command = [sys.executable or "python3", "-s", "-S", "-P", "-X", "utf8", str(CHILD_SCRIPT)]
+    if level.level != "bwrap":
+        return command
+    readable = [str(CHILD_SCRIPT.parent), sys.prefix, sys.base_prefix,
+                os.path.dirname(os.path.realpath(sys.executable or "python3")), *iso.importable_paths()]
+    if os.path.isfile(path):  # the user's folder, for its sibling imports
+        readable.append(os.path.dirname(os.path.abspath(path)))
+    return iso.bwrap_command(command, sandbox, readable)
+
+
+def _run_child(request: bytes, sandbox: str, limits: Limits, level: Isolation, path: str) -> _ChildOutcome:
+    command = _command(sandbox, level, path)
     started = time.monotonic()
     proc = subprocess.Popen(
         command,
@@ -188,6 +217,8 @@ def _run_child(request: bytes, sandbox: str, limits: Limits) -> _ChildOutcome:
         timed_out = True
         _kill_group(proc)
         returncode = proc.wait()
+    if level.level == "bwrap" and returncode is not None and 128 < returncode <= 128 + 64:
+        returncode = 128 - returncode  # bwrap reports the child's death by signal N as exit code 128+N
     return _ChildOutcome(returncode, bytes(stdout), bytes(stderr), timed_out, overflow, time.monotonic() - started)
 
 
@@ -210,7 +241,10 @@ def _to_trace(outcome: _ChildOutcome, source: str, call: str, function: str | No
     if stderr.strip():
         logger.debug("tracer child stderr for %s: %s", call, stderr.strip())
     trace = Trace(function=function or _static_callee(call), call=call, backend="exec", predicted=False)
-    result = None if outcome.overflow else _parse_result(outcome.stdout)
+    try:
+        result = None if outcome.overflow else _parse_result(outcome.stdout)
+    except _Malformed as exc:
+        return _failed(trace.function, call, f"tracer child returned a malformed result ({exc})")
     if result is None:
         if outcome.timed_out:
             trace.status = "truncated"
@@ -226,32 +260,42 @@ def _to_trace(outcome: _ChildOutcome, source: str, call: str, function: str | No
         trace.frames = [_frame(raw, lines) for raw in result.get("frames", [])]
         status = result.get("status", "error")
         trace.status = status if status in ("complete", "truncated", "error") else "error"
-        trace.error = result.get("error")
+        error = result.get("error")
+        trace.error = None if error is None else _text(error)
         trace.stdout = str(result.get("stdout") or "")
         if function is None and result.get("function"):
             trace.function = str(result["function"])  # derived by the child from the real callee
         if result.get("stderr"):
             logger.debug("traced program wrote to stderr: %s", result["stderr"])
-    except (TypeError, ValueError, KeyError, IndexError) as exc:
-        return Trace(
-            function=trace.function,
-            call=call,
-            backend="exec",
-            status="error",
-            error=f"tracer child returned a malformed result ({type(exc).__name__}: {exc})",
-        )
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError, RecursionError, MemoryError) as exc:
+        return _failed(trace.function, call,
+                       f"tracer child returned a malformed result ({type(exc).__name__}: {str(exc)[:200]})")
     return trace
 
 
+class _Malformed(Exception):
+    """What came back on the result channel is not a result."""
+
+
 def _parse_result(stdout: bytes) -> dict[str, Any] | None:
+    """The child's result: None when there is none, ``_Malformed`` when what
+    follows the marker is not one (truncated, not JSON, absurdly nested)."""
     at = stdout.rfind(RESULT_MARKER)
     if at < 0:
         return None
-    try:
+    try:  # the C decoder bounds its own recursion (RecursionError on absurd nesting)
         result = json.loads(stdout[at + len(RESULT_MARKER) :])
-    except ValueError:
-        return None
-    return result if isinstance(result, dict) else None
+    except (ValueError, RecursionError, MemoryError) as exc:
+        raise _Malformed(f"not JSON ({type(exc).__name__}: {str(exc)[:200]})") from None
+    if not isinstance(result, dict):
+        raise _Malformed(f"a JSON {type(result).__name__}, not an object")
+    return result
+
+
+def _text(value: object) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"expected a string, got {type(value).__name__}")
+    return value
 
 
 def _frame(raw: list[Any], lines: list[str]) -> Frame:
@@ -262,10 +306,10 @@ def _frame(raw: list[Any], lines: list[str]) -> Frame:
     return Frame(
         event=event,
         line=line,
-        function=str(function),
+        function=_text(function),
         depth=int(depth),
-        locals={str(k): str(v) for k, v in dict(local_vars).items()},
-        value=None if value is None else str(value),
+        locals={_text(k): _text(v) for k, v in dict(local_vars).items()},
+        value=None if value is None else _text(value),
         source=lines[line - 1] if 0 < line <= len(lines) else "",
     )
 
