@@ -37,13 +37,27 @@ $(LLAMA3):
 
 llama3-tokenizer: $(LLAMA3)
 
-demo: $(STAMP)
+# bubblewrap isolates the exec tracer (neuraldbg/tracer/isolation.py); without it
+# the tracer falls back to Landlock + seccomp or the audit hooks. Installed with
+# apt-get when we are root; otherwise a note says how.
+sandbox-tools:
+	@command -v bwrap >/dev/null && exit 0; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing bubblewrap (apt-get)"; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q bubblewrap >/dev/null 2>&1 \
+		|| { apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q bubblewrap >/dev/null; } \
+		|| { echo "error: apt-get install bubblewrap failed"; exit 1; }; \
+	else \
+		echo "note: bubblewrap is not installed; the tracer uses a weaker sandbox (install it: sudo apt-get install bubblewrap)"; \
+	fi
+
+demo: $(STAMP) sandbox-tools
 	$(BIN)/neuraldbg trace examples/strawberry.py::count_letter --format table
 
-test: $(STAMP) $(LLAMA3)
+test: $(STAMP) $(LLAMA3) sandbox-tools
 	$(BIN)/python -m pytest -q -ra
 
-bench: $(STAMP) $(LLAMA3)
+bench: $(STAMP) $(LLAMA3) sandbox-tools
 	$(BIN)/python benchmarks/run_all.py
 
-.PHONY: install llama3-tokenizer demo test bench
+.PHONY: install llama3-tokenizer sandbox-tools demo test bench
