@@ -40,7 +40,7 @@ def scope_ref(dap: DapClient) -> int:
 def test_set_variable_on_replay_drops_the_future_and_resimulates(dap: DapClient) -> None:
     truth = run_trace(STRAWBERRY.read_text(), CALL, function="count_letter", path=str(STRAWBERRY))
     hit = next(i for i, f in enumerate(truth.frames) if f.line == 13)
-    dap.start(STRAWBERRY, function="count_letter", args=CALL, backend="replay", breakpoints=[{"line": 13}])
+    dap.start(STRAWBERRY, allowExecution=True, function="count_letter", args=CALL, backend="replay", breakpoints=[{"line": 13}])
     # predict a few frames ahead, then come back: those frames are the future
     for _ in range(3):
         dap.step("next")
@@ -83,7 +83,7 @@ def test_set_variable_on_replay_drops_the_future_and_resimulates(dap: DapClient)
 
 def test_set_variable_only_in_the_current_frame(dap: DapClient) -> None:
     program = EXAMPLES / "recursion.py"
-    dap.start(program, function="fib_list", args="fib_list(2)", backend="replay", breakpoints=[{"line": 25}])
+    dap.start(program, allowExecution=True, function="fib_list", args="fib_list(2)", backend="replay", breakpoints=[{"line": 25}])
     outer = dap.stack()[1]["id"]
     ref = dap.req("scopes", {"frameId": outer})["scopes"][0]["variablesReference"]
     assert "only the current frame" in dap.fail("setVariable", {"variablesReference": ref, "name": "k", "value": "5"})

@@ -66,7 +66,9 @@ def test_bad_requests_get_clear_errors(dap: DapClient) -> None:
     ({"program": str(STRAWBERRY), "function": 3}, "'function' must be a function name"),
     ({"program": str(STRAWBERRY), "function": "count_letter", "backend": "gpu"}, "unknown backend 'gpu'"),
     ({"program": str(STRAWBERRY), "function": "count_letter", "args": "imagine"}, "cannot imagine inputs"),
-    ({"program": str(STRAWBERRY), "function": "count_letter", "args": "count_letter(1, 2, 3, 4)"}, "count_letter"),
+    # a call that fails only when it runs: the run must be allowed to see its error
+    ({"program": str(STRAWBERRY), "function": "count_letter", "args": "count_letter(1, 2, 3, 4)", "allowExecution": True},
+     "count_letter"),
     ({"program": str(STRAWBERRY), "function": "count_letter", "args": "print('hi')"}, "print"),
     ({"program": str(STRAWBERRY), "function": "count_letter", "stopOnEntry": "yes"}, "'stopOnEntry' must be true or false"),
     ({"program": str(STRAWBERRY), "function": "count_letter", "maxFrames": 0}, "maxFrames must be at least 1"),
@@ -84,7 +86,7 @@ def test_bad_launches_are_clear_and_the_adapter_stays_up(dap: DapClient, args: d
     assert message in error
     assert "Traceback" not in error and "\n" not in error
     # the same adapter then launches a good program
-    dap.req("launch", {"program": str(STRAWBERRY), "function": "count_letter", "stopOnEntry": True})
+    dap.req("launch", {"program": str(STRAWBERRY), "function": "count_letter", "allowExecution": True, "stopOnEntry": True})
     dap.wait_event("initialized")
     dap.req("configurationDone")
     assert dap.wait_stop()["reason"] == "entry"
@@ -92,7 +94,7 @@ def test_bad_launches_are_clear_and_the_adapter_stays_up(dap: DapClient, args: d
 
 
 def test_bad_breakpoints_are_unverified_with_a_reason(dap: DapClient, tmp_path: Path) -> None:
-    dap.req("launch", {"program": str(STRAWBERRY), "function": "count_letter"})
+    dap.req("launch", {"program": str(STRAWBERRY), "function": "count_letter", "allowExecution": True})
     dap.wait_event("initialized")
     bps = dap.set_breakpoints(STRAWBERRY, [
         {"line": 13},
@@ -126,7 +128,7 @@ def test_breakpoints_set_before_launch_are_verified_after(tmp_path: Path) -> Non
         client.req("initialize", {"adapterID": "neuraldbg"})
         early = client.set_breakpoints(STRAWBERRY, [{"line": 13}, {"line": 1}])
         assert [b["verified"] for b in early] == [False, False]
-        client.req("launch", {"program": str(STRAWBERRY), "function": "count_letter"})
+        client.req("launch", {"program": str(STRAWBERRY), "function": "count_letter", "allowExecution": True})
         changed = [client.wait_event("breakpoint"), client.wait_event("breakpoint")]
         assert {(c["breakpoint"]["id"], c["breakpoint"]["verified"]) for c in changed} == {
             (early[0]["id"], True), (early[1]["id"], False)}
@@ -139,7 +141,7 @@ def test_breakpoints_set_before_launch_are_verified_after(tmp_path: Path) -> Non
 
 
 def test_requests_in_a_burst_get_one_response_each_in_order(dap: DapClient) -> None:
-    dap.req("launch", {"program": str(STRAWBERRY), "function": "count_letter"})
+    dap.req("launch", {"program": str(STRAWBERRY), "function": "count_letter", "allowExecution": True})
     dap.wait_event("initialized")
     dap.set_breakpoints(STRAWBERRY, [{"line": 13}])
     dap.req("configurationDone")
@@ -162,7 +164,7 @@ def test_requests_in_a_burst_get_one_response_each_in_order(dap: DapClient) -> N
 
 
 def test_set_variable_is_not_supported_on_exec(dap: DapClient) -> None:
-    dap.req("launch", {"program": str(STRAWBERRY), "function": "count_letter"})
+    dap.req("launch", {"program": str(STRAWBERRY), "function": "count_letter", "allowExecution": True})
     dap.wait_event("initialized")
     dap.set_breakpoints(STRAWBERRY, [{"line": 13}])
     dap.req("configurationDone")
@@ -175,7 +177,7 @@ def test_set_variable_is_not_supported_on_exec(dap: DapClient) -> None:
 
 
 def test_terminate_then_disconnect(dap: DapClient) -> None:
-    dap.req("launch", {"program": str(STRAWBERRY), "function": "count_letter", "stopOnEntry": True})
+    dap.req("launch", {"program": str(STRAWBERRY), "function": "count_letter", "allowExecution": True, "stopOnEntry": True})
     dap.wait_event("initialized")
     dap.req("configurationDone")
     dap.wait_stop()

@@ -50,7 +50,7 @@ def test_breakpoints_stop_where_the_real_run_is(dap: DapClient, backend: str) ->
     truth = truth_of(STRAWBERRY, "count_letter", STRAWBERRY_CALL)
     expected = steps_on(truth, 13)
     assert len(expected) == 3
-    stop = dap.start(STRAWBERRY, function="count_letter", args=STRAWBERRY_CALL, backend=backend,
+    stop = dap.start(STRAWBERRY, allowExecution=True, function="count_letter", args=STRAWBERRY_CALL, backend=backend,
                      breakpoints=[{"line": 13}])
     for n, step in enumerate(expected):
         if n:
@@ -74,7 +74,7 @@ def test_conditional_breakpoints_use_the_predicted_locals(dap: DapClient, backen
 
     expected = [i for i in steps_on(truth, 12) if holds(i)]
     assert len(expected) == 2
-    stop = dap.start(STRAWBERRY, function="count_letter", args=STRAWBERRY_CALL, backend=backend,
+    stop = dap.start(STRAWBERRY, allowExecution=True, function="count_letter", args=STRAWBERRY_CALL, backend=backend,
                      breakpoints=[{"line": 12, "condition": condition}])
     for n, step in enumerate(expected):
         if n:
@@ -91,7 +91,7 @@ def test_hit_counts(dap: DapClient, backend: str) -> None:
     assert len(loop) == 11
     # every 4th visit of the loop header; the increment from its 2nd time on
     expected = sorted([loop[3], loop[7]] + inc[1:])
-    stop = dap.start(STRAWBERRY, function="count_letter", args=STRAWBERRY_CALL, backend=backend,
+    stop = dap.start(STRAWBERRY, allowExecution=True, function="count_letter", args=STRAWBERRY_CALL, backend=backend,
                      breakpoints=[{"line": 11, "hitCondition": "%4"}, {"line": 13, "hitCondition": ">=2"}])
     for n, step in enumerate(expected):
         if n:
@@ -108,7 +108,7 @@ def test_log_points_print_instead_of_stopping(dap: DapClient, backend: str) -> N
     for step in steps_on(truth, 12):
         names = {k: ast.literal_eval(v) for k, v in truth.locals_at(step).items()}
         expected.append(f"ch={names['ch']} count={names['count']} {{braces}} <error: name 'nope' is not defined at this step>\n")
-    end = dap.start(STRAWBERRY, function="count_letter", args=STRAWBERRY_CALL, backend=backend,
+    end = dap.start(STRAWBERRY, allowExecution=True, function="count_letter", args=STRAWBERRY_CALL, backend=backend,
                     breakpoints=[{"line": 12, "logMessage": "ch={ch} count={count} {{braces}} {nope}"}])
     assert end == {"terminated": True, "exitCode": 0}
     logs = [o for o in dap.outputs("console") if o.startswith("ch=")]
@@ -134,7 +134,7 @@ def expect_step_out(truth: Trace, t: int) -> int:
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_step_in_over_out_and_back(dap: DapClient, backend: str) -> None:
     truth = truth_of(RECURSION, "fib_list", "fib_list(3)")
-    stop = dap.start(RECURSION, function="fib_list", args="fib_list(3)", backend=backend, stopOnEntry=True)
+    stop = dap.start(RECURSION, allowExecution=True, function="fib_list", args="fib_list(3)", backend=backend, stopOnEntry=True)
     assert stop["reason"] == "entry"
     t = 0
     assert_at(dap, truth, t)
@@ -198,7 +198,7 @@ def test_step_in_over_out_and_back(dap: DapClient, backend: str) -> None:
 def test_reverse_continue_and_step_back(dap: DapClient, backend: str) -> None:
     truth = truth_of(STRAWBERRY, "count_letter", STRAWBERRY_CALL)
     hits = steps_on(truth, 13)
-    stop = dap.start(STRAWBERRY, function="count_letter", args=STRAWBERRY_CALL, backend=backend,
+    stop = dap.start(STRAWBERRY, allowExecution=True, function="count_letter", args=STRAWBERRY_CALL, backend=backend,
                      breakpoints=[{"line": 13}])
     dap.step("continue")
     dap.step("continue")
@@ -244,7 +244,7 @@ def test_variables_expand_and_evaluate_safely(dap: DapClient, backend: str, tmp_
     call = "group(['ab', 'c', 'de'])"
     truth = truth_of(program, "group", call)
     step = steps_on(truth, 8)[0]
-    stop = dap.start(program, function="group", args=call, backend=backend, breakpoints=[{"line": 8}])
+    stop = dap.start(program, allowExecution=True, function="group", args=call, backend=backend, breakpoints=[{"line": 8}])
     assert stop["reason"] == "breakpoint"
     assert_at(dap, truth, step)
     frame_id = dap.stack()[0]["id"]
@@ -297,7 +297,7 @@ def test_variables_expand_and_evaluate_safely(dap: DapClient, backend: str, tmp_
 def test_predicted_exception_stops_when_asked(dap: DapClient, backend: str) -> None:
     truth = truth_of(RAISES, "average", "average([])")
     exc = next(i for i, f in enumerate(truth.frames) if f.event == "exception")
-    stop = dap.start(RAISES, function="average", args="average([])", backend=backend, exceptions=True)
+    stop = dap.start(RAISES, allowExecution=True, function="average", args="average([])", backend=backend, exceptions=True)
     assert stop["reason"] == "exception"
     assert "ZeroDivisionError" in stop["text"]
     assert dap.where() == (truth.frames[exc].line, truth.locals_at(exc))
@@ -307,14 +307,14 @@ def test_predicted_exception_stops_when_asked(dap: DapClient, backend: str) -> N
 
 def test_exception_filter_off_runs_to_the_end(dap: DapClient) -> None:
     # the file's own __main__ call is the input: parse_port("70000") raises
-    end = dap.start(RAISES, function="parse_port", exceptions=False)
+    end = dap.start(RAISES, allowExecution=True, function="parse_port", exceptions=False)
     assert end == {"terminated": True, "exitCode": 1}
 
 
 def test_restart_runs_again(dap: DapClient) -> None:
     truth = truth_of(STRAWBERRY, "count_letter", STRAWBERRY_CALL)
     hits = steps_on(truth, 13)
-    dap.start(STRAWBERRY, function="count_letter", breakpoints=[{"line": 13}])  # doctest input
+    dap.start(STRAWBERRY, allowExecution=True, function="count_letter", breakpoints=[{"line": 13}])  # doctest input
     dap.step("continue")
     assert_at(dap, truth, hits[1])
     dap.req("restart", {})
@@ -325,5 +325,5 @@ def test_restart_runs_again(dap: DapClient) -> None:
 def test_what_the_real_run_printed_is_output(dap: DapClient, tmp_path: Path) -> None:
     program = tmp_path / "shout.py"
     program.write_text("def shout(x):\n    print('hi', x)\n    print('bye')\n    return x\n")
-    assert dap.start(program, function="shout", args="shout(3)") == {"terminated": True, "exitCode": 0}
+    assert dap.start(program, allowExecution=True, function="shout", args="shout(3)") == {"terminated": True, "exitCode": 0}
     assert "".join(dap.outputs("stdout")) == "hi 3\nbye\n"

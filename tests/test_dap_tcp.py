@@ -43,7 +43,7 @@ def test_each_stop_publishes_its_frames_for_inline_values(server: tuple[int, Deb
     try:
         truth = run_trace(STRAWBERRY.read_text(), CALL, function="count_letter", path=str(STRAWBERRY))
         hits = [i for i, f in enumerate(truth.frames) if f.line == 13]
-        dap.start(STRAWBERRY, function="count_letter", args=CALL, breakpoints=[{"line": 13}])
+        dap.start(STRAWBERRY, allowExecution=True, function="count_letter", args=CALL, breakpoints=[{"line": 13}])
         frame_id = dap.stack()[0]["id"]
         ref = registry.get(frame_id)
         assert ref is not None and ref.top and ref.line == 13 and ref.path == str(STRAWBERRY)
@@ -65,8 +65,8 @@ def test_two_clients_are_two_sessions(server: tuple[int, DebugRegistry]) -> None
     port, registry = server
     a, b = DapClient.connect(port), DapClient.connect(port)
     try:
-        a.start(STRAWBERRY, function="count_letter", args=CALL, breakpoints=[{"line": 13}])
-        b.start(STRAWBERRY, function="count_letter", args='count_letter("rr", "r")', breakpoints=[{"line": 13}])
+        a.start(STRAWBERRY, allowExecution=True, function="count_letter", args=CALL, breakpoints=[{"line": 13}])
+        b.start(STRAWBERRY, allowExecution=True, function="count_letter", args='count_letter("rr", "r")', breakpoints=[{"line": 13}])
         a.step("continue")
         assert a.where()[1]["count"] == "1" and b.where()[1]["word"] == "'rr'"
         ids = {a.stack()[0]["id"], b.stack()[0]["id"]}
@@ -81,7 +81,7 @@ def test_two_clients_are_two_sessions(server: tuple[int, DebugRegistry]) -> None
 def test_the_editors_unsaved_text_is_what_runs(tmp_path: Path) -> None:
     program = tmp_path / "counting.py"
     program.write_text(STRAWBERRY.read_text())
-    session = Session(Settings())
+    session = Session(Settings(allow_execution=True))  # a workspace that allows running its code
     edited = STRAWBERRY.read_text().replace("count += 1", "count += 2")
     session.open(program.as_uri(), edited)
     port, stop = start_tcp_server(session=session)
@@ -155,7 +155,7 @@ class WrappingFactory(EngineFactory):
 @dataclass
 class FakeSession:
     engines: EngineFactory
-    settings: Settings = field(default_factory=Settings)
+    settings: Settings = field(default_factory=lambda: Settings(allow_execution=True))  # the real run inside
     documents: dict[str, Any] = field(default_factory=dict)
 
 

@@ -25,7 +25,7 @@ from neuraldbg.config import Settings
 from neuraldbg.dap import variables as dapvars
 from neuraldbg.dap.breakpoints import PENDING, Breakpoint, LineTable, line_table, make_breakpoint
 from neuraldbg.dap.debugger import Debugger, Ended, Outcome
-from neuraldbg.dap.launch import DocumentSource, LaunchConfig, LaunchError, Launched, prepare, settings_for
+from neuraldbg.dap.launch import DocumentSource, LaunchConfig, LaunchError, Launched, Permission, prepare, settings_for
 from neuraldbg.dap.protocol import BadMessage, Connection
 from neuraldbg.dap.safe_eval import EvalError, evaluate, parse_new_value
 from neuraldbg.debug_registry import DebugRegistry, FrameRef
@@ -293,10 +293,16 @@ class DebugAdapter:
     def _base_settings(self) -> Settings:
         return self.session.settings if self.session is not None else Settings()
 
+    def _permission(self, config: LaunchConfig, base: Settings) -> Permission:
+        # Read at every launch and restart: the workspace setting may have changed.
+        return Permission.of_workspace(base) if self.session is not None else Permission.of_launch(config)
+
     def _prepare(self, config: LaunchConfig) -> Launched:
-        settings = settings_for(config, self._base_settings())
+        base = self._base_settings()
+        permission = self._permission(config, base)
+        settings = settings_for(config, base, permission)
         documents = self.session.documents if self.session is not None else None
-        launched = prepare(config, settings, self.engines, documents, self._cancel)
+        launched = prepare(config, settings, self.engines, documents, self._cancel, permission)
         self._start(launched)
         return launched
 

@@ -1,5 +1,10 @@
 """A DAP ``launch`` request: checked arguments, the target, the engine and
-the simulation. Every bad input becomes one clear :class:`LaunchError`."""
+the simulation. Every bad input becomes one clear :class:`LaunchError`.
+
+Who may let a launch run the user's code (:class:`Permission`): inside the
+language server, only the workspace's ``allowExecution`` setting (a client
+can send any launch arguments, so they never raise it); standalone
+(``neuraldbg dap``), only the launch request's own ``allowExecution: true``."""
 
 from __future__ import annotations
 
@@ -17,6 +22,7 @@ from neuraldbg.target import Target, TargetError, read_source, resolve
 
 IMAGINE = "imagine"
 MODEL_BACKENDS = ("local", "remote")  # backends that can imagine inputs
+RUNS_CODE = ("exec", "replay")  # backends that run the user's program for real
 
 
 class LaunchError(ValueError):
@@ -29,7 +35,8 @@ class LaunchConfig:
     function: str | None
     args: str | None  # a call string, "imagine", or None (the file's entry points)
     stop_on_entry: bool
-    settings: dict[str, Any]  # camelCase keys for Settings.merged
+    settings: dict[str, Any]  # camelCase keys for Settings.merged (never allowExecution: see Permission)
+    allow_execution: bool = False  # the launch's own "allowExecution" (heeded only standalone)
 
     @staticmethod
     def parse(args: Mapping[str, Any]) -> "LaunchConfig":
@@ -57,11 +64,39 @@ class LaunchConfig:
         backend = args.get("backend")
         if backend is not None and backend not in BACKENDS:
             raise LaunchError(f"launch: unknown backend {backend!r} (use one of {', '.join(BACKENDS)})")
+        allow = args.get("allowExecution", False)
+        if not isinstance(allow, bool):
+            raise LaunchError("launch: 'allowExecution' must be true or false")
         settings = {k: args[k] for k in ("backend", "profile", "url", "apiKey", "temperature", "seed", "maxFrames",
-                                         "timeoutSeconds", "allowExecution") if k in args}
-        # An explicit launch is the user asking to run the program.
-        settings.setdefault("allowExecution", True)
-        return LaunchConfig(path, function.strip() if function else None, call.strip() if call else None, stop, settings)
+                                         "timeoutSeconds") if k in args}
+        return LaunchConfig(path, function.strip() if function else None, call.strip() if call else None, stop,
+                            settings, allow)
+
+
+@dataclass(frozen=True)
+class Permission:
+    """Whether a launch may run the user's program, and how to allow it."""
+
+    allowed: bool
+    how_to_allow: str
+
+    @staticmethod
+    def of_workspace(settings: Settings) -> "Permission":
+        """In the language server: its current settings decide, never the launch."""
+        return Permission(settings.allow_execution,
+                          "enable the setting neuraldbg.allowExecution (trusted workspaces only; a launch "
+                          "configuration's \"allowExecution\" cannot override it)")
+
+    @staticmethod
+    def of_launch(config: LaunchConfig) -> "Permission":
+        """Standalone adapter: no workspace setting, so the launch must say so itself."""
+        return Permission(config.allow_execution,
+                          "add \"allowExecution\": true to the launch configuration (only for code you trust)")
+
+    def check(self, backend: str) -> None:
+        if backend in RUNS_CODE and not self.allowed:
+            raise LaunchError(f"launch: the {backend} backend runs your program for real and running code is not "
+                              f"allowed here: {self.how_to_allow}, or use a model backend (local, remote)")
 
 
 class DocumentSource(Protocol):
@@ -81,11 +116,12 @@ class Launched:
     sim: Simulation
 
 
-def settings_for(config: LaunchConfig, base: Settings) -> Settings:
+def settings_for(config: LaunchConfig, base: Settings, permission: Permission) -> Settings:
     settings, problems = base.merged(config.settings)
     if problems:
         raise LaunchError("launch: " + "; ".join(problems))
-    return settings
+    # The engine factory checks allow_execution too: it must say what Permission says.
+    return replace(settings, allow_execution=permission.allowed)
 
 
 def open_text(path: str, documents: Mapping[str, Any] | None) -> str:
@@ -119,9 +155,10 @@ def choose_function(target_index: Any, path: str) -> str:
 
 
 def prepare(config: LaunchConfig, settings: Settings, factory: EngineFactory, documents: Mapping[str, Any] | None,
-            cancel: CancelToken) -> Launched:
+            cancel: CancelToken, permission: Permission) -> Launched:
     """Resolve the target and build the engine and simulation (runs the
-    tracer on exec/replay backends: seconds; call off the reader thread)."""
+    tracer on exec/replay backends if ``permission`` allows: seconds; call
+    off the reader thread)."""
     from neuraldbg.source.index import index_text
 
     text = open_text(config.program, documents)
@@ -142,6 +179,7 @@ def prepare(config: LaunchConfig, settings: Settings, factory: EngineFactory, do
         hole = target.index.holes[0]
         raise LaunchError(f"{os.path.basename(config.program)}:{hole.span.start_line + 1}: the file has a ?? hole; "
                           f"the {settings.backend} backend runs it for real and cannot (fill it, or use a model backend)")
+    permission.check(settings.backend)  # last before the engine: nothing below may run code unchecked
     engine = factory.make(settings, source=target.source, index=target.index, function=target.function,
                           call=target.call, path=target.path, cancel=cancel)
     sim = Simulation(engine, function=target.function.qualname, call=target.call, max_frames=settings.max_frames)

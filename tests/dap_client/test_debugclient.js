@@ -38,7 +38,8 @@ const tests = {
   },
 
   async 'hit a breakpoint, next, step back, variables, continue'(dc) {
-    await dc.hitBreakpoint({ program: PROGRAM, function: 'count_letter', args: CALL }, { path: PROGRAM, line: 13 });
+    await dc.hitBreakpoint({ program: PROGRAM, function: 'count_letter', args: CALL, allowExecution: true },
+      { path: PROGRAM, line: 13 });
     let { vars } = await locals(dc);
     assert.strictEqual(vars.count.value, '0');
     assert.strictEqual(vars.ch.value, "'r'");
@@ -65,7 +66,8 @@ const tests = {
   async 'step in and out on the replay backend, with the stack'(dc) {
     await Promise.all([
       dc.configurationSequence(),
-      dc.launch({ program: RECURSION, function: 'fib_list', args: 'fib_list(2)', backend: 'replay', stopOnEntry: true }),
+      dc.launch({ program: RECURSION, function: 'fib_list', args: 'fib_list(2)', backend: 'replay', stopOnEntry: true,
+                  allowExecution: true }),
       dc.assertStoppedLocation('entry', { path: RECURSION, line: 13 }),
     ]);
     for (const line of [15, 16, 17]) {
@@ -84,6 +86,16 @@ const tests = {
     await dc.initializeRequest();
     await assert.rejects(dc.launchRequest({ program: PROGRAM, function: 'nope' }), /no function 'nope'/);
     await assert.rejects(dc.send('nonsense', {}), /unknown request 'nonsense'/);
+  },
+
+  async 'a launch that does not allow running code is refused and runs nothing'(dc) {
+    await dc.initializeRequest();
+    for (const backend of ['exec', 'replay']) {
+      await assert.rejects(dc.launchRequest({ program: PROGRAM, function: 'count_letter', args: CALL, backend }),
+        /running code is not allowed here: add "allowExecution": true to the launch configuration/);
+    }
+    assert.deepStrictEqual((await dc.threadsRequest()).body.threads, []);
+    await assert.rejects(dc.send('neuraldbg/trace', {}), /no program is being debugged/);
   },
 };
 
