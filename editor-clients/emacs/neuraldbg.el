@@ -108,7 +108,9 @@ projects you trust: the server then runs their code."
     result))
 
 (defun neuraldbg-debug-adapter-port ()
-  "The loopback port of the debug adapter running inside the server."
+  "The loopback port of the debug adapter running inside the server.
+It runs the program (exec, replay) only if `neuraldbg-settings' has
+:allowExecution t; a launch's own :allowExecution cannot turn that on."
   (plist-get (jsonrpc-request (neuraldbg--server) :neuraldbg/debugAdapter eglot--{}) :port))
 
 ;;;###autoload

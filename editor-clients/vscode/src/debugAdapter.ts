@@ -5,6 +5,7 @@ import * as vscode from 'vscode';
 import { functionAt } from './functionAtCursor';
 import { debugAdapterRequest } from './protocol';
 import { ServerConnection } from './serverConnection';
+import { executionAllowed } from './settings';
 
 export const DEBUG_TYPE = 'neuraldbg';
 
@@ -33,15 +34,21 @@ export class DebugConfigurationProvider implements vscode.DebugConfigurationProv
     return config;
   }
 
-  /** Fills `function` from the cursor when the launch configuration leaves it empty. */
+  /**
+   * Fills `function` from the cursor when the launch configuration leaves it
+   * empty, and sets `allowExecution` from trust and the setting, whatever
+   * launch.json says (the adapter in the server heeds only its own setting;
+   * this keeps the launch from ever claiming more).
+   */
   resolveDebugConfigurationWithSubstitutedVariables(
-    _folder: vscode.WorkspaceFolder | undefined,
+    folder: vscode.WorkspaceFolder | undefined,
     config: vscode.DebugConfiguration,
   ): vscode.DebugConfiguration | undefined {
     if (typeof config.program !== 'string' || config.program.length === 0) {
       void vscode.window.showErrorMessage('neuraldbg: the launch configuration needs "program" (a Python file).');
       return undefined;
     }
+    config.allowExecution = executionAllowed(folder?.uri ?? vscode.Uri.file(config.program));
     if (!config.function) {
       const editor = vscode.window.activeTextEditor;
       const name =

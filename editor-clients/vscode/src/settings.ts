@@ -33,9 +33,17 @@ export function readLaunchSettings(): LaunchSettings {
 }
 
 /**
- * The settings sent to the server. `allowExecution` is forced off in untrusted
- * workspaces: running workspace code is exactly what trust is meant to gate.
+ * May neuraldbg run workspace code? Only in a trusted workspace whose user
+ * turned `neuraldbg.allowExecution` on: running workspace code is exactly
+ * what trust is meant to gate. Used for the server's settings and for every
+ * debug launch, so both always agree.
  */
+export function executionAllowed(scope?: vscode.Uri): boolean {
+  const config = vscode.workspace.getConfiguration(SECTION, scope);
+  return vscode.workspace.isTrusted && config.get<boolean>('allowExecution', false) === true;
+}
+
+/** The settings sent to the server (`allowExecution`: see executionAllowed). */
 export function readServerSettings(scope?: vscode.Uri): ServerSettings {
   const config = vscode.workspace.getConfiguration(SECTION, scope);
   return {
@@ -44,7 +52,7 @@ export function readServerSettings(scope?: vscode.Uri): ServerSettings {
     url: config.get<string>('url', ''),
     temperature: config.get<number | null>('temperature', null),
     maxFrames: config.get<number>('maxFrames', 2000),
-    allowExecution: vscode.workspace.isTrusted && config.get<boolean>('allowExecution', false),
+    allowExecution: executionAllowed(scope),
     scoreRealRuns: config.get<boolean>('scoreRealRuns', true),
   };
 }

@@ -163,7 +163,9 @@ function M.dap_adapter(callback, bufnr)
   end)
 end
 
---- The nvim-dap configuration: debug the function under the cursor.
+--- The nvim-dap configuration: debug the function under the cursor. No
+--- allowExecution here: the adapter in the server follows the server's own
+--- allowExecution setting (settings.neuraldbg), which a launch cannot raise.
 M.dap_configuration = {
   type = "neuraldbg",
   request = "launch",
