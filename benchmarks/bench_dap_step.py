@@ -58,7 +58,8 @@ def timed_step(dap: DapClient, command: str) -> tuple[float, dict[str, Any]]:
 def predicted_steps(steps: int) -> tuple[list[float], list[float]]:
     dap = DapClient.spawn()
     try:
-        dap.start(PROGRAM, function="count_letter", args=CALL, backend="replay", breakpoints=[{"line": 13}])
+        dap.start(PROGRAM, function="count_letter", args=CALL, backend="replay", allowExecution=True,
+                  breakpoints=[{"line": 13}])
         for _ in range(3):  # predict a few frames ahead once
             dap.step("next")
         for _ in range(3):

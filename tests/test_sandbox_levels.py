@@ -40,7 +40,7 @@ CLAIMS = {
     "spawn": {"bwrap", "landlock"},
     "tcp-connect": {"bwrap", "landlock"},
     "signal-other-process": {"bwrap"} | ({"landlock"} if _landlock_abi() >= 6 else set()),
-    "read-other-process-environ": {"bwrap"},
+    "read-other-process-environ": {"bwrap", "landlock"},
     "read-secret-folder": {"bwrap"},
 }
 

@@ -38,6 +38,7 @@ from neuraldbg.source.document import Document
 from neuraldbg.source.model import FunctionInfo, SourceIndex, Span
 from neuraldbg.source.positions import column_to_index, index_to_column
 from neuraldbg.trace.frames import Trace
+from neuraldbg.tracer import isolation
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +105,9 @@ class Controller:
         self.debounce = Debouncer(self._after_pause)
         self.status = StatusReporter(send=self._send_status, queue=lambda: self.session.queue_length,
                                      backend=lambda: self.session.settings.backend, model=self._model_name,
-                                     note=lambda: cached_tokens_note(self.session.engines.loaded(self.session.settings)))
+                                     note=lambda: cached_tokens_note(self.session.engines.loaded(self.session.settings)),
+                                     sandbox=self._sandbox_status)
+        self._weak_sandbox_told = False
         self.bars = ProgressBars(server, supported=lambda: self.client.progress)
         self._inlay_refresh: Throttle | None = None
         self._lens_refresh: Throttle | None = None
@@ -222,6 +225,32 @@ class Controller:
         if self.client.configuration:
             await self.reload_configuration()
         self.spawn(self._preload())
+        self.spawn(self._probe_sandbox())
+
+    # -- the tracer's sandbox -------------------------------------------------
+    async def _probe_sandbox(self) -> None:
+        """Probe the isolation level off the loop (it starts test children)."""
+        await asyncio.to_thread(isolation.current)
+        self.status.changed()
+        self._tell_weak_sandbox()
+
+    def _sandbox_status(self) -> dict[str, Any] | None:
+        level = isolation.known()
+        return level.as_json() if level is not None and self.settings.allow_execution else None
+
+    def _tell_weak_sandbox(self) -> None:
+        """Once per server: this workspace's code runs with audit hooks only."""
+        level = isolation.known()
+        if self._weak_sandbox_told or level is None or not level.weak or not self.settings.allow_execution:
+            return
+        self._weak_sandbox_told = True
+        message = (f"neuraldbg: workspace code runs with weak isolation (audit hooks only: {level.weaknesses()}). "
+                   "Install bubblewrap (apt-get install bubblewrap) for a real sandbox.")
+        log.warning("%s", message)
+        try:
+            self.server.window_show_message(types.ShowMessageParams(type=types.MessageType.Warning, message=message))
+        except Exception:
+            log.debug("message not sent", exc_info=True)
 
     async def reload_configuration(self, pushed: Any = None) -> None:
         """Settings = defaults <- initializationOptions <- workspace/configuration
@@ -252,6 +281,7 @@ class Controller:
         self.session.clear_traces()
         self.status.error = None
         self.status.changed()
+        self._tell_weak_sandbox()
         log.info("settings: %s", new)
         if (old.backend, old.profile, old.url) != (new.backend, new.profile, new.url) and self._loop is not None:
             self.spawn(self._preload())

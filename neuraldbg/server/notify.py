@@ -45,6 +45,7 @@ class StatusReporter:
     backend: Callable[[], str]
     model: Callable[[], str | None]
     note: Callable[[], str | None] = lambda: None  # appended to the "ready" message
+    sandbox: Callable[[], dict[str, Any] | None] = lambda: None  # the tracer's isolation, once probed
     interval: float = 0.2
     loading: str | None = None  # message while a model loads
     load_fraction: float | None = None
@@ -69,6 +70,9 @@ class StatusReporter:
         model = self.model()
         if model:
             out["model"] = model
+        sandbox = self.sandbox()
+        if sandbox is not None:
+            out["sandbox"] = sandbox
         if state == "loading" and self.load_fraction is not None:
             out["progress"] = round(max(0.0, min(1.0, self.load_fraction)), 3)
         return out

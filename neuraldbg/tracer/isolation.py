@@ -41,8 +41,9 @@ CONFINE_SCRIPT = Path(__file__).with_name("confine.py")
 WEAKNESSES: dict[Level, str] = {
     "bwrap": "the program can read world-readable files outside your secret folders and use CPU and memory"
     " up to the limits; a kernel or bubblewrap bug would let it out",
-    "landlock": "the program can read files outside the sandbox (your secret folders included) and, "
-    "where the kernel's Landlock ABI is below 6, signal other processes of yours",
+    "landlock": "the program can read files you can read outside /proc and /dev (your secret folders and "
+    "/tmp included) and list any directory; where the kernel's Landlock ABI is below 6, seccomp alone keeps "
+    "its signals in; a kernel bug would let it out",
     "audit": "audit hooks are not a security boundary: a program written to escape (native code, "
     "interpreter internals) can write files, start processes and use the network as you",
 }
@@ -72,6 +73,9 @@ class Isolation:
     def weaknesses(self) -> str:
         return WEAKNESSES[self.level]
 
+    def as_json(self) -> dict[str, object]:
+        return {"level": self.level, "detail": self.detail, "weak": self.weak, "doesNotStop": self.weaknesses()}
+
 
 AUDIT_ONLY = Isolation("audit", "audit hooks only")
 
@@ -85,9 +89,15 @@ def current() -> Isolation:
     global _current
     with _lock:
         if _current is None:
-            _current = detect(os.environ.get(ENV_CAP) or None)
+            cap = os.environ.get(ENV_CAP) or None
+            _current = detect(cap, f"capped by {ENV_CAP}={cap}")
             logger.info("%s", _current.summary())
         return _current
+
+
+def known() -> Isolation | None:
+    """The level if it has been probed already (never blocks on a probe)."""
+    return _current
 
 
 def demote(failed: Isolation, why: str) -> Isolation:
@@ -114,7 +124,7 @@ def pinned(level: Level) -> Isolation:
     return found
 
 
-def detect(cap: str | None = None) -> Isolation:
+def detect(cap: str | None = None, capped_by: str | None = None) -> Isolation:
     """The strongest working level at or below ``cap``."""
     if cap is not None and cap not in LEVELS:
         logger.warning("%s=%s is not one of %s; ignored", ENV_CAP, cap, ", ".join(LEVELS))
@@ -122,7 +132,7 @@ def detect(cap: str | None = None) -> Isolation:
     skipped: list[str] = []
     start = LEVELS.index(cap) if cap else 0  # type: ignore[arg-type]
     if start > 0:
-        skipped.append(f"capped by {ENV_CAP}={cap}")
+        skipped.append(capped_by or f"capped at {cap}")
     for level in LEVELS[start:]:
         if level == "audit":
             return replace(AUDIT_ONLY, skipped=tuple(skipped))
@@ -152,14 +162,15 @@ def _probe_landlock() -> tuple[str | None, str]:
     if not CONFINE_SCRIPT.is_file():
         return None, "confine.py is missing"
     with tempfile.TemporaryDirectory(prefix="neuraldbg-probe-") as sandbox:
-        env = {"PYTHONPATH": os.pathsep.join(importable_paths()), "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
         ok, out = _run_probe([sys.executable or "python3", "-s", "-S", "-P", str(CONFINE_SCRIPT), sandbox],
-                             sandbox, env)
+                             sandbox)
     return (out.strip() or "Landlock + seccomp", "") if ok else (None, out.strip() or "probe failed")
 
 
-def _run_probe(command: list[str], cwd: str | None, env: dict[str, str] | None = None) -> tuple[bool, str]:
-    """(exit 0, stdout) or (False, why): a probe never raises."""
+def _run_probe(command: list[str], cwd: str | None) -> tuple[bool, str]:
+    """(exit 0, stdout) or (False, why): a probe never raises, and gets none
+    of our environment (an API key may be in it)."""
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"}
     try:
         done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, timeout=PROBE_SECONDS,
                               stdin=subprocess.DEVNULL)
