@@ -192,9 +192,20 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         if not args.gpus:
             gpus = detect_gpus()
             print("GPUs on this host: " + (", ".join(f"{g.name} ({g.total_gib:.1f} GiB)" for g in gpus) or "none"))
+            print(sandbox_report())
             print()
         print("\n\n".join(format_plan(p) for p in plans))
     return 0 if all(p.fits for p in plans) else 1
+
+
+def sandbox_report() -> str:
+    """Which isolation the exec tracer gets here, and what it leaves open."""
+    from neuraldbg.tracer import isolation
+
+    level = isolation.current()
+    lines = [f"Exec tracer sandbox: {level.level}: {level.detail}", f"  does not stop: {level.weaknesses()}"]
+    lines += [f"  not used: {why}" for why in level.skipped]
+    return "\n".join(lines)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

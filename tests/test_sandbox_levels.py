@@ -243,3 +243,11 @@ def test_the_cap_from_the_environment_is_honoured() -> None:
     done = subprocess.run([sys.executable, "-c", program], env={**os.environ, isolation.ENV_CAP: "audit"},
                           capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "audit True ('capped by NEURALDBG_ISOLATION=audit',)", done.stderr
+
+
+def test_doctor_says_which_sandbox_runs_the_code() -> None:
+    done = subprocess.run([sys.executable, "-m", "neuraldbg", "doctor"], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, isolation.ENV_CAP: "audit"})
+    assert "Exec tracer sandbox: audit: audit hooks only\n" in done.stdout, done.stdout + done.stderr
+    assert f"  does not stop: {isolation.WEAKNESSES['audit']}\n" in done.stdout
+    assert "  not used: capped by NEURALDBG_ISOLATION=audit" in done.stdout

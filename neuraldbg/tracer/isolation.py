@@ -39,7 +39,7 @@ CONFINE_SCRIPT = Path(__file__).with_name("confine.py")
 
 # What each level leaves open, for doctor, the status line and the README.
 WEAKNESSES: dict[Level, str] = {
-    "bwrap": "the program can read world-readable files outside your secret folders and use CPU and memory"
+    "bwrap": "the program can read the files you can read outside /tmp and your secret folders, and use CPU and memory"
     " up to the limits; a kernel or bubblewrap bug would let it out",
     "landlock": "the program can read files you can read outside /proc and /dev (your secret folders and "
     "/tmp included) and list any directory; where the kernel's Landlock ABI is below 6, seccomp alone keeps "
@@ -91,7 +91,10 @@ def current() -> Isolation:
         if _current is None:
             cap = os.environ.get(ENV_CAP) or None
             _current = detect(cap, f"capped by {ENV_CAP}={cap}")
-            logger.info("%s", _current.summary())
+            if _current.weak:
+                logger.warning("%s: %s", _current.summary(), _current.weaknesses())
+            else:
+                logger.info("%s", _current.summary())
         return _current
 
 
