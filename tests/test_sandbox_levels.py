@@ -251,3 +251,13 @@ def test_doctor_says_which_sandbox_runs_the_code() -> None:
     assert "Exec tracer sandbox: audit: audit hooks only\n" in done.stdout, done.stdout + done.stderr
     assert f"  does not stop: {isolation.WEAKNESSES['audit']}\n" in done.stdout
     assert "  not used: capped by NEURALDBG_ISOLATION=audit" in done.stdout
+
+
+def test_the_sandbox_benchmark_prints_a_figure_per_available_level() -> None:
+    done = subprocess.run([sys.executable, str(REPO / "benchmarks/bench_sandbox.py"), "--runs", "2"],
+                          capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert done.returncode == 0, done.stderr
+    figures = [line.split(" | ")[0].removeprefix("FIGURE ") for line in done.stdout.splitlines()
+               if line.startswith("FIGURE ")]
+    names = {"bwrap": "sandbox.bwrap_overhead_ms", "landlock": "sandbox.landlock_overhead_ms"}
+    assert figures == ["sandbox.audit_trace_ms", *(names[lv] for lv in AVAILABLE if lv != "audit")]
