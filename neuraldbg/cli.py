@@ -63,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     dr.add_argument("--gpus", help='plan for another host, e.g. "2x80" or "1x24" (GiB per GPU; default: detect)')
     dr.add_argument("--json", action="store_true", help="print the plans as JSON")
 
-    da = sub.add_parser("dap", help="the simulated step debugger as a Debug Adapter Protocol server (stdio, or --port)")
+    da = sub.add_parser("dap", help="the simulated step debugger as a Debug Adapter Protocol server (stdio, or --port); a launch runs code only with \"allowExecution\": true")
     da.add_argument("--port", type=int, help="listen on this loopback TCP port instead of stdio (0: pick one and print it)")
     da.add_argument("--host", default="127.0.0.1")
 
