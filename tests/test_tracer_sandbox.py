@@ -99,7 +99,7 @@ def test_removing_and_renaming_outside_the_sandbox_is_denied(tmp_path: Path) -> 
     renamed = trace_of(f"os.rename({str(victim)!r}, 'mine.txt')", imports="import os")
     assert_blocked(renamed, "neuraldbg sandbox: os.rename is not allowed")
     linked = trace_of(f"os.symlink({str(victim)!r}, 'link')\nopen('link', 'w').write('x')", imports="import os")
-    assert_blocked(linked, "neuraldbg sandbox: open for writing is not allowed")
+    assert_blocked(linked, "neuraldbg sandbox: os.symlink is not allowed")
     assert victim.read_text() == "precious"
 
 
