@@ -16,11 +16,8 @@ STRAWBERRY = EXAMPLES / "strawberry.py"
 
 @pytest.fixture
 def dap() -> Iterator[DapClient]:
-    client = DapClient.spawn()
-    client.req("initialize", {"adapterID": "neuraldbg", "linesStartAt1": True})
-    yield client
-    client.shutdown()
-    client.assert_one_response_each()
+    with DapClient.initialized() as client:
+        yield client
 
 
 def test_capabilities() -> None:

@@ -92,11 +92,8 @@ def run_to_end(dap: DapClient, program: Path, **extra: Any) -> None:
 # -- standalone over stdio: a real adapter process ------------------------------
 @pytest.fixture
 def stdio() -> Iterator[DapClient]:
-    client = DapClient.spawn()
-    client.req("initialize", {"adapterID": "neuraldbg", "linesStartAt1": True})
-    yield client
-    client.shutdown()
-    client.assert_one_response_each()
+    with DapClient.initialized() as client:
+        yield client
 
 
 @pytest.mark.parametrize("backend", ["exec", "replay"])

@@ -4,6 +4,7 @@ counts responses per request so that "exactly one response" is checked."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -13,6 +14,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -53,6 +55,17 @@ class DapClient:
                                 stderr=err, cwd=str(REPO), env=env)
         assert proc.stdin is not None and proc.stdout is not None
         return cls(proc.stdout, proc.stdin, proc=proc, stderr_path=err.name)
+
+    @classmethod
+    @contextlib.contextmanager
+    def initialized(cls) -> Iterator["DapClient"]:
+        """A spawned adapter after ``initialize``; on exit it is shut down and
+        checked to have answered every request once (the tests' fixture)."""
+        client = cls.spawn()
+        client.req("initialize", {"adapterID": "neuraldbg", "linesStartAt1": True})
+        yield client
+        client.shutdown()
+        client.assert_one_response_each()
 
     @classmethod
     def connect(cls, port: int) -> "DapClient":
