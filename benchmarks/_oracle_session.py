@@ -21,8 +21,8 @@ from typing import Any
 
 from neuraldbg.backends.base import BackendStats, CancelToken, Sampling
 from neuraldbg.backends.tiny_model import SMALL, TINY, RandomCwmSize, build_tiny_cwm
-from neuraldbg.engines.model_engine import ModelEngine
-from neuraldbg.simulation import Simulation
+from neuraldbg.simulation.model_engine import ModelEngine
+from neuraldbg.simulation.simulation import Simulation
 from neuraldbg.source.index import index_text
 from neuraldbg.trace.cwm_parse import parse_ids
 from neuraldbg.trace.cwm_tokens import EOT, FRAME_SEP, TOKEN_EVENT

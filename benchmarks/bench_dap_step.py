@@ -36,7 +36,7 @@ from dap_client.pyclient import DapClient  # noqa: E402
 
 from neuraldbg.backends.base import Sampling  # noqa: E402
 from neuraldbg.config import Settings  # noqa: E402
-from neuraldbg.engines.factory import EngineFactory  # noqa: E402
+from neuraldbg.simulation.factory import EngineFactory  # noqa: E402
 
 PROGRAM = ROOT / "examples" / "strawberry.py"
 CALL = 'count_letter("strawberry", "r")'
@@ -86,7 +86,7 @@ class OracleFactory(EngineFactory):
 
     def make(self, settings: Settings, *, source: str, index: Any, function: Any, call: str, path: str,
              cancel: Any = None) -> Any:  # type: ignore[override]
-        from neuraldbg.engines.model_engine import ModelEngine
+        from neuraldbg.simulation.model_engine import ModelEngine
 
         return ModelEngine(self.oracle, self.oracle.tokenizer, source=source, function=function,
                            functions=index.functions, call=call, sampling=Sampling(temperature=0.0, seed=0),

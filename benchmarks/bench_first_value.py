@@ -2,7 +2,7 @@
 
 Starts the language server over stdio (``python -m neuraldbg serve``) with
 the remote backend against a model server in this process
-(neuraldbg.modelserver) that serves the oracle-forced tiny CWM: a random
+(neuraldbg.hosting.modelserver) that serves the oracle-forced tiny CWM: a random
 CwmForCausalLM with the Llama-3 BPE in the real LocalBackend decode loop,
 its logits masked to the real run's next token (neuraldbg.backends.oracle).
 It opens a document and hovers on ``text`` in the body (``for ch in text:``)
@@ -70,7 +70,7 @@ def server_command() -> list[str]:
 def oracle_server() -> tuple[CheckedBackend, Any]:
     """The oracle-forced tiny CWM behind a model server in this process."""
     from neuraldbg.backends.oracle import load_oracle_backend
-    from neuraldbg.modelserver import start_model_server
+    from neuraldbg.hosting.modelserver import start_model_server
 
     backend, _ = load_oracle_backend(str(oracle_folder("tiny")), speculative_tokens=0)
     checked = CheckedBackend(backend)

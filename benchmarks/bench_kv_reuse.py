@@ -14,7 +14,7 @@ The session runs twice on the local backend (SMALL random CWM: 8 layers,
 hidden 256): with KV reuse (the default context pool) and without it (the
 pool emptied before every request, so each prompt is prefilled from scratch,
 as the release's demo does), then twice through the remote backend against
-the model server (neuraldbg.modelserver) serving the oracle-forced TINY CWM
+the model server (neuraldbg.hosting.modelserver) serving the oracle-forced TINY CWM
 the same two ways; there the prefilled counts come from the server's
 reported cached tokens (usage.prompt_tokens_details.cached_tokens).
 
@@ -98,7 +98,7 @@ def remote_pair(size: str, moves: list[Move]) -> tuple[SessionResult, SessionRes
     counts are the client's, from the cached tokens the server reports, and
     are checked against the served backend's own counters."""
     from neuraldbg.backends.remote import RemoteBackend
-    from neuraldbg.modelserver import start_model_server
+    from neuraldbg.hosting.modelserver import start_model_server
 
     backend = load(size)
     results = []

@@ -39,9 +39,9 @@ from neuraldbg.backends.base import Sampling
 from neuraldbg.backends.local import LocalBackend
 from neuraldbg.backends.oracle import OracleLogitsProcessor, TraceOracle
 from neuraldbg.backends.tiny_model import build_tiny_cwm
-from neuraldbg.engines.model_engine import ModelEngine
-from neuraldbg.engines.scoring import score_trace
-from neuraldbg.simulation import Simulation
+from neuraldbg.simulation.model_engine import ModelEngine
+from neuraldbg.simulation.scoring import score_trace
+from neuraldbg.simulation.simulation import Simulation
 from neuraldbg.source.index import index_text
 from neuraldbg.trace.cwm_decode import cwm_view
 from neuraldbg.tracer import run_trace

@@ -381,8 +381,8 @@ def long_prefill_memory(model: Any, hf_tok: Any, ids: list[int], s: Settings) ->
 
 def doctor_estimate(config: Any, tokens: int, s: Settings) -> Any:
     """``neuraldbg doctor``'s plan for this model on this GPU: one context (the pool was emptied) of ``tokens``."""
-    from neuraldbg.doctor import detect_gpus, parse_gpus, plan
-    from neuraldbg.profiles import Profile
+    from neuraldbg.hosting.doctor import detect_gpus, parse_gpus, plan
+    from neuraldbg.backends.profiles import Profile
 
     gpus = (detect_gpus() if s.device.startswith("cuda") else []) or parse_gpus("1x141")
     profile = Profile(name="gpu-check", context_tokens=tokens, cached_contexts=0, attn_implementation="sdpa")

@@ -1,3 +1,3 @@
-from neuraldbg.cli import main
+from neuraldbg.cli.main import main
 
 raise SystemExit(main())

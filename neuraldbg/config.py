@@ -31,7 +31,7 @@ class Settings:
     profile: str = ""
     url: str = ""
     api_key: str = ""
-    temperature: float | None = None  # None: the model profile's [sampling] (neuraldbg.sampling)
+    temperature: float | None = None  # None: the model profile's [sampling] (neuraldbg.simulation.sampling)
     seed: int = 0
     max_frames: int = 2000
     timeout_seconds: float = 10.0

@@ -4,8 +4,8 @@ the way the engine factory builds them for a model backend."""
 from __future__ import annotations
 
 from neuraldbg.backends.base import Sampling, TokenBackend
-from neuraldbg.engines.model_engine import ModelEngine
-from neuraldbg.simulation import Simulation
+from neuraldbg.simulation.model_engine import ModelEngine
+from neuraldbg.simulation.simulation import Simulation
 from neuraldbg.source.index import index_text
 
 # A loop with a branch: long enough to step around in, short enough for the tiny model on a CPU.

@@ -9,8 +9,8 @@ from codec_support import functions_of
 
 from neuraldbg.backends.base import Sampling
 from neuraldbg.backends.replay import ReplayBackend
-from neuraldbg.engines.model_engine import ModelEngine
-from neuraldbg.simulation import Simulation
+from neuraldbg.simulation.model_engine import ModelEngine
+from neuraldbg.simulation.simulation import Simulation
 from neuraldbg.source.index import index_text
 from neuraldbg.trace.cwm_prompt import (
     mark_entry,

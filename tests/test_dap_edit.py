@@ -15,8 +15,8 @@ from dap_client.pyclient import EXAMPLES, DapClient
 from neuraldbg.backends.base import Sampling
 from neuraldbg.config import Settings
 from neuraldbg.dap import start_tcp_server
-from neuraldbg.engines.factory import EngineFactory
-from neuraldbg.engines.model_engine import FRAME_TOKEN_CAP, ModelEngine
+from neuraldbg.simulation.factory import EngineFactory
+from neuraldbg.simulation.model_engine import FRAME_TOKEN_CAP, ModelEngine
 from neuraldbg.trace.cwm_decode import cwm_view
 from neuraldbg.trace.frames import Frame
 from neuraldbg.tracer import run_trace

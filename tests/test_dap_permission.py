@@ -25,8 +25,8 @@ from dap_client.pyclient import EXAMPLES, DapClient
 from lsp_fixtures import SERVER_COMMAND, close, make_client, open_doc, start
 from neuraldbg.config import Settings
 from neuraldbg.dap import start_tcp_server
-from neuraldbg.engines.factory import EngineFactory
-from neuraldbg.session import Session
+from neuraldbg.simulation.factory import EngineFactory
+from neuraldbg.session.session import Session
 
 # The run is observable: a real run's stdout comes back as output events.
 PROGRAM = 'def shout(word):\n    print("ran:" + word)\n    return word.upper()\n'

@@ -18,10 +18,10 @@ from dap_client.pyclient import EXAMPLES, DapClient
 from neuraldbg.backends.base import BackendError, CancelToken
 from neuraldbg.config import Settings
 from neuraldbg.dap import start_tcp_server
-from neuraldbg.debug_registry import DebugRegistry
-from neuraldbg.engines.factory import EngineFactory
-from neuraldbg.session import Session
-from neuraldbg.simulation import Engine, Step
+from neuraldbg.session.registry import DebugRegistry
+from neuraldbg.simulation.factory import EngineFactory
+from neuraldbg.session.session import Session
+from neuraldbg.simulation.simulation import Engine, Step
 from neuraldbg.trace.frames import Event, Frame
 from neuraldbg.tracer import run_trace
 

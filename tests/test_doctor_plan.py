@@ -9,7 +9,7 @@ from dataclasses import replace
 
 import pytest
 
-from neuraldbg.doctor import (
+from neuraldbg.hosting.doctor import (
     GIB,
     DoctorError,
     doctor_report,
@@ -19,7 +19,7 @@ from neuraldbg.doctor import (
     plan,
     quantized_weight_bytes,
 )
-from neuraldbg.profiles import load_profile
+from neuraldbg.backends.profiles import load_profile
 
 CWM_PARAMS = 32.6e9
 
@@ -165,7 +165,7 @@ def test_detect_gpus_falls_back_to_nvidia_smi(tmp_path, monkeypatch) -> None:
     fake.write_text("#!/bin/sh\necho '0, NVIDIA A100-SXM4-40GB, 40960, 40000'\necho '1, NVIDIA A100-SXM4-40GB, 40960, 512'\n")
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", str(tmp_path))
-    from neuraldbg.doctor import detect_gpus
+    from neuraldbg.hosting.doctor import detect_gpus
 
     gpus = detect_gpus()
     assert [(g.index, g.name, g.total_gib) for g in gpus] == [(0, "NVIDIA A100-SXM4-40GB", 40.0), (1, "NVIDIA A100-SXM4-40GB", 40.0)]

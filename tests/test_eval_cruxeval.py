@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from neuraldbg.cli import main as cli_main
+from neuraldbg.cli.main import main as cli_main
 from neuraldbg.eval.cruxeval import CruxSample, SampleResult, evaluate_sample, load_cruxeval, run_cruxeval
 from neuraldbg.eval.errors import EvalError
 from neuraldbg.eval.outputs import outputs_match

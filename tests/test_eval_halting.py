@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from neuraldbg.cli import main as cli_main
+from neuraldbg.cli.main import main as cli_main
 from neuraldbg.eval.errors import EvalError
 from neuraldbg.eval.halting import classify, format_halting, run_halting, summarize_halting
 from neuraldbg.eval.halting_programs import (

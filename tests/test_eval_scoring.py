@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from neuraldbg.backends.base import BackendError, Sampling
-from neuraldbg.engines.scoring import TraceScore
+from neuraldbg.simulation.scoring import TraceScore
 from neuraldbg.eval.cruxeval import CruxSample, evaluate_sample, run_cruxeval, summarize
 from neuraldbg.eval.predictors import ModelPredictor, Program
 from neuraldbg.eval.results import read_results
@@ -90,7 +90,7 @@ def test_a_rating_that_fails_is_recorded_and_keeps_the_sample(cruxeval_samples) 
 
 
 def test_the_summary_pools_the_frames_of_every_rated_run(cruxeval_samples) -> None:
-    from neuraldbg.engines.scoring import FrameScore
+    from neuraldbg.simulation.scoring import FrameScore
 
     sample = _sample(cruxeval_samples)
 

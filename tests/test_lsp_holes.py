@@ -1,4 +1,4 @@
-"""Hole fillers (neuraldbg/holes.py): the search filler with real runs, the
+"""Hole fillers (neuraldbg/holes/search.py): the search filler with real runs, the
 parse check, the CWM chat prompt as ids, the trace-guided filler, and the
 chat filler on a real (tiny, random) CWM model."""
 
@@ -11,7 +11,7 @@ import pytest
 
 from neuraldbg.backends.base import BackendStats, CancelToken, Sampling
 from neuraldbg.config import Settings
-from neuraldbg.holes import (
+from neuraldbg.holes.search import (
     SYSTEM_PROMPT_PLAIN,
     SYSTEM_PROMPT_REASONING,
     ChatFiller,
@@ -125,7 +125,7 @@ def test_search_needs_an_input():
 def test_chat_prompt_is_built_from_ids_with_cwm_system_prompt():
     tok = TextTokenizer()
     request = _request(HOLE.read_text(), "running_max")
-    from neuraldbg.holes import fill_question
+    from neuraldbg.holes.search import fill_question
 
     user = fill_question(request)
     assert "`??`" in user and "running_max([3, 1, 4, 1, 5]) == [3, 3, 4, 4, 5]" in user and "best = ??" in user
@@ -204,7 +204,7 @@ def test_chat_filler_on_a_tiny_cwm_model(tiny_cwm_dir):
     FillError, never a crash or an unchecked fill. The random model on
     purpose, not the oracle-forced one: chat mode is not traced (no trace
     prompt, so the oracle has no answer), and garbage is what is tested."""
-    from neuraldbg.engines.factory import EngineFactory
+    from neuraldbg.simulation.factory import EngineFactory
 
     backend, tok = EngineFactory().backend(Settings(backend="local", profile=str(tiny_cwm_dir)))
     request = _request(HOLE.read_text(), "running_max")
@@ -221,9 +221,9 @@ def test_chat_filler_on_a_tiny_cwm_model(tiny_cwm_dir):
 def test_model_fills_hold_the_sessions_model_lock(tiny_cwm_dir):
     """A chat fill and the session's traces share one model: the fill must take
     the same lock as trace generation (one generation at a time)."""
-    from neuraldbg.engines.factory import EngineFactory
+    from neuraldbg.simulation.factory import EngineFactory
     from neuraldbg.server.fills import FillService
-    from neuraldbg.session import Session
+    from neuraldbg.session.session import Session
 
     session = Session(Settings(backend="local", profile=str(tiny_cwm_dir)), engines=EngineFactory())
     uri = "file:///work/hole.py"

@@ -16,10 +16,10 @@ from pytest_lsp import ClientServerConfig
 
 from lsp_fixtures import SERVER_COMMAND, close, hover_text, make_client, open_doc, start, truth, wait_until
 from model_support import LOOP
-from neuraldbg.agreement import Agreement, FirstDivergence
+from neuraldbg.simulation.agreement import Agreement, FirstDivergence
 from neuraldbg.backends.base import CancelToken, TokenScore
 from neuraldbg.config import Settings
-from neuraldbg.engines.factory import EngineFactory
+from neuraldbg.simulation.factory import EngineFactory
 from neuraldbg.server.controller import Controller
 from neuraldbg.server.diagnostics import agreement_problems
 from neuraldbg.server.hover import footer

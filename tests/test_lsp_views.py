@@ -8,7 +8,7 @@ from neuraldbg.server.diagnostics import index_problems, trace_problems
 from neuraldbg.server.hover import STILL_PREDICTING, HoverQuery, hover_markdown
 from neuraldbg.server.inlay import inlay_items
 from neuraldbg.server.lenses import lenses_for
-from neuraldbg.server.values import call_outcome, capped, exception_text, produced, value_chain
+from neuraldbg.trace.values import call_outcome, capped, exception_text, produced, value_chain
 from neuraldbg.server.verify import first_divergence
 from neuraldbg.source.index import index_text
 from neuraldbg.trace.frames import Frame, Trace

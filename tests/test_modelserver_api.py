@@ -16,7 +16,7 @@ import pytest
 
 from neuraldbg.backends.base import BackendError, BackendStats, CancelToken, Cancelled, Sampling
 from neuraldbg.backends.remote import RemoteBackend
-from neuraldbg.modelserver import ModelServerError, RunningModelServer, start_model_server
+from neuraldbg.hosting.modelserver import ModelServerError, RunningModelServer, start_model_server
 from neuraldbg.trace import cwm_tokens as ct
 from neuraldbg.trace.tokenizer import TextTokenizer
 
@@ -287,14 +287,14 @@ def test_listen_address_checks(served, caplog: pytest.LogCaptureFixture) -> None
         start_model_server(ScriptedBackend(), port=srv.port)
     with pytest.raises(ModelServerError, match="invalid port"):
         start_model_server(ScriptedBackend(), port=70000)
-    with caplog.at_level(logging.WARNING, logger="neuraldbg.modelserver"):
+    with caplog.at_level(logging.WARNING, logger="neuraldbg.hosting.modelserver"):
         open_srv, _ = served(host="0.0.0.0")
     assert "reachable from other machines WITHOUT an API key" in caplog.text
     assert RemoteBackend(f"http://127.0.0.1:{open_srv.port}").health() == ["scripted"]
 
 
 def test_text_decoder_holds_back_split_characters() -> None:
-    from neuraldbg.modelserver_protocol import TextDecoder
+    from neuraldbg.hosting.wire import TextDecoder
 
     ids = ct.ids_from_text(TOK, "aé€<|frame_sep|>z")
     dec = TextDecoder(TOK, ct.SPECIAL_NAMES)
@@ -307,7 +307,7 @@ def test_http_side_imports_no_torch() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, neuraldbg.backends.remote, neuraldbg.modelserver; "
+    code = ("import sys, neuraldbg.backends.remote, neuraldbg.hosting.modelserver; "
             "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr

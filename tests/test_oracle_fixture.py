@@ -10,9 +10,9 @@ import pytest
 from model_support import model_sim
 from neuraldbg.backends.base import Sampling
 from neuraldbg.backends.oracle import OracleLogitsProcessor, TraceOracle, call_from_locals
-from neuraldbg.call_binding import function_params
-from neuraldbg.engines.exec_engine import ExecEngine
-from neuraldbg.simulation import Simulation
+from neuraldbg.simulation.call_binding import function_params
+from neuraldbg.simulation.exec_engine import ExecEngine
+from neuraldbg.simulation.simulation import Simulation
 from neuraldbg.source.index import index_text
 from neuraldbg.trace.cwm_decode import cwm_view
 from neuraldbg.tracer import run_trace

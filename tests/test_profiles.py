@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from neuraldbg.profiles import (
+from neuraldbg.backends.profiles import (
     DEFAULT_STOP_IDS,
     MODELS_DIR_ENV,
     ProfileError,

@@ -542,7 +542,7 @@ def test_a_server_without_cached_token_counts_is_told_apart_from_zero_cached(raw
 
 def test_the_status_note_reads_the_loaded_backend_only(raw) -> None:
     from neuraldbg.config import Settings
-    from neuraldbg.engines.factory import EngineFactory
+    from neuraldbg.simulation.factory import EngineFactory
     from neuraldbg.server.notify import cached_tokens_note
 
     srv = raw(_usage_script(details=False))

@@ -10,9 +10,9 @@ import pytest
 from neuraldbg.backends.base import Sampling
 from neuraldbg.backends.remote import RemoteBackend, ServerTokenizer
 from neuraldbg.backends.replay import ReplayBackend
-from neuraldbg.engines.model_engine import ModelEngine
-from neuraldbg.modelserver import start_model_server
-from neuraldbg.simulation import Simulation
+from neuraldbg.simulation.model_engine import ModelEngine
+from neuraldbg.hosting.modelserver import start_model_server
+from neuraldbg.simulation.simulation import Simulation
 from neuraldbg.source.index import index_text
 from neuraldbg.trace.cwm_decode import cwm_view
 from neuraldbg.trace.tokenizer import TextTokenizer

@@ -13,7 +13,7 @@ import pytest
 from neuraldbg.backends.base import BackendError, CancelToken, Cancelled, Sampling, ScoringBackend, TokenScore
 from neuraldbg.backends.local import LocalBackend
 from neuraldbg.backends.remote import RemoteBackend
-from neuraldbg.modelserver import RunningModelServer, start_model_server
+from neuraldbg.hosting.modelserver import RunningModelServer, start_model_server
 from neuraldbg.trace import cwm_tokens as ct
 
 KEY = "tiny-secret"

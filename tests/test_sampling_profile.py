@@ -10,15 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from neuraldbg.engines.model_engine import step_seed
+from neuraldbg.simulation.model_engine import step_seed
 from neuraldbg.backends.base import CancelToken, Sampling, TokenBackend
 from neuraldbg.config import Settings
-from neuraldbg.engines.factory import EngineFactory
-from neuraldbg.engines.model_engine import FRAME_TOKEN_CAP
-from neuraldbg.profiles import SamplingDefaults
-from neuraldbg.sampling import chat_sampling, sampling_plan
-from neuraldbg.session import Session
-from neuraldbg.simulation import Simulation
+from neuraldbg.simulation.factory import EngineFactory
+from neuraldbg.simulation.model_engine import FRAME_TOKEN_CAP
+from neuraldbg.backends.profiles import SamplingDefaults
+from neuraldbg.simulation.sampling import chat_sampling, sampling_plan
+from neuraldbg.session.session import Session
+from neuraldbg.simulation.simulation import Simulation
 from neuraldbg.source.index import index_text
 
 SOURCE = "def f(xs):\n    total = 0\n    for x in xs:\n        total += x\n    return total\n"

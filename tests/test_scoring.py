@@ -12,7 +12,7 @@ import torch
 from model_support import LOOP
 from neuraldbg.backends.base import BackendError
 from neuraldbg.backends.local import LocalBackend
-from neuraldbg.engines.scoring import score_trace
+from neuraldbg.simulation.scoring import score_trace
 from neuraldbg.source.index import index_text
 from neuraldbg.trace.frames import Trace
 from neuraldbg.tracer import run_trace

@@ -9,9 +9,9 @@ import pytest
 from neuraldbg.backends.base import Sampling
 from neuraldbg.backends.replay import ReplayBackend
 from neuraldbg.backends.tiny_tokenizer import HFTokenizerAdapter
-from neuraldbg.engines.exec_engine import ExecEngine
-from neuraldbg.engines.model_engine import ModelEngine
-from neuraldbg.simulation import Simulation, SimulationError
+from neuraldbg.simulation.exec_engine import ExecEngine
+from neuraldbg.simulation.model_engine import ModelEngine
+from neuraldbg.simulation.simulation import Simulation, SimulationError
 from neuraldbg.source.index import index_text
 from neuraldbg.trace.cwm_decode import cwm_view
 from neuraldbg.trace.tokenizer import TextTokenizer

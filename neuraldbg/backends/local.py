@@ -38,7 +38,7 @@ from neuraldbg.backends.base import (
 from neuraldbg.backends.kv_cache import CachedContext, ContextPool
 from neuraldbg.backends.prompt_lookup import draft
 from neuraldbg.backends.speculative import drop_last
-from neuraldbg.profiles import QUANTIZATIONS, Profile, ProfileError, load_profile
+from neuraldbg.backends.profiles import QUANTIZATIONS, Profile, ProfileError, load_profile
 
 # transformers' LogitsProcessor contract: (input_ids [batch, seq], scores [batch, vocab]) -> scores
 LogitsProcessor = Callable[[Any, Any], Any]

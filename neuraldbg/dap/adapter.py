@@ -28,10 +28,10 @@ from neuraldbg.dap.debugger import Debugger, Ended, Outcome
 from neuraldbg.dap.launch import DocumentSource, LaunchConfig, LaunchError, Launched, Permission, prepare, settings_for
 from neuraldbg.dap.protocol import BadMessage, Connection
 from neuraldbg.dap.safe_eval import EvalError, evaluate, parse_new_value
-from neuraldbg.debug_registry import DebugRegistry, FrameRef
-from neuraldbg.engines.factory import EngineFactory
-from neuraldbg.simulation import SimulationError
-from neuraldbg.target import TargetError
+from neuraldbg.session.registry import DebugRegistry, FrameRef
+from neuraldbg.simulation.factory import EngineFactory
+from neuraldbg.simulation.simulation import SimulationError
+from neuraldbg.simulation.target import TargetError
 from neuraldbg.trace.frames import Trace
 
 log = logging.getLogger(__name__)

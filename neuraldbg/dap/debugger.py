@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from neuraldbg.backends.base import CancelToken, Cancelled
 from neuraldbg.dap.breakpoints import Breakpoint, condition_holds, reached
-from neuraldbg.simulation import Simulation
+from neuraldbg.simulation.simulation import Simulation
 from neuraldbg.trace.frames import Frame
 
 log = logging.getLogger(__name__)

@@ -16,9 +16,9 @@ from typing import Any, Protocol
 
 from neuraldbg.backends.base import CancelToken
 from neuraldbg.config import BACKENDS, Settings
-from neuraldbg.engines.factory import EngineFactory
-from neuraldbg.simulation import Simulation
-from neuraldbg.target import Target, TargetError, read_source, resolve
+from neuraldbg.simulation.factory import EngineFactory
+from neuraldbg.simulation.simulation import Simulation
+from neuraldbg.simulation.target import Target, TargetError, read_source, resolve
 
 IMAGINE = "imagine"
 MODEL_BACKENDS = ("local", "remote")  # backends that can imagine inputs

@@ -14,7 +14,7 @@ from typing import Any
 
 from neuraldbg.dap.adapter import DebugAdapter
 from neuraldbg.dap.protocol import Connection, PollingReader
-from neuraldbg.debug_registry import DebugRegistry
+from neuraldbg.session.registry import DebugRegistry
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ def start_tcp_server(host: str = "127.0.0.1", port: int = 0, session: Any = None
                      registry: DebugRegistry | None = None) -> tuple[int, Callable[[], None]]:
     """Listen for debug-adapter clients; returns (port, stop).
 
-    ``session``: the language server's :class:`neuraldbg.session.Session`
+    ``session``: the language server's :class:`neuraldbg.session.session.Session`
     (its settings, engine factory and open documents are used), or None.
     ``registry``: where each stop's frames are published for inline values
     (default: ``session.debug_registry`` if it has one, else a new one).

@@ -56,9 +56,9 @@ def _common(p: argparse.ArgumentParser, add_backend_args: Callable[[argparse.Arg
 def _predictor(args: argparse.Namespace) -> "Predictor":
     from neuraldbg.backends.base import LoadProgress
     from neuraldbg.config import Settings
-    from neuraldbg.engines.model_engine import FRAME_TOKEN_CAP
+    from neuraldbg.simulation.model_engine import FRAME_TOKEN_CAP
     from neuraldbg.eval.predictors import EVAL_BACKENDS, make_predictor
-    from neuraldbg.sampling import sampling_plan
+    from neuraldbg.simulation.sampling import sampling_plan
     from neuraldbg.tracer import Limits
 
     if args.backend not in EVAL_BACKENDS:

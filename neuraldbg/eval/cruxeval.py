@@ -8,7 +8,7 @@ sandboxed tracer running the same ``f(input)``) each sample also gets
 full-trace exact match, per-frame accuracy and the first divergent step
 (:mod:`neuraldbg.eval.trace_compare`). On a model backend the real run is
 also rated under the model in one teacher-forced prefill
-(:func:`neuraldbg.engines.scoring.score_trace`): the teacher-forced
+(:func:`neuraldbg.simulation.scoring.score_trace`): the teacher-forced
 per-frame accuracy, CWM's single-step metric, is the share of the real run's
 frames (after the call frame, which is the input) whose every token is the
 model's greedy choice given the true prefix.

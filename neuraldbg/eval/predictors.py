@@ -17,11 +17,11 @@ from typing import Protocol
 
 from neuraldbg.backends.base import BackendError, ProgressCallback, Sampling, ScoringBackend, TokenBackend
 from neuraldbg.config import Settings
-from neuraldbg.engines.factory import EngineFactory
-from neuraldbg.engines.scoring import TraceScore, score_trace
+from neuraldbg.simulation.factory import EngineFactory
+from neuraldbg.simulation.scoring import TraceScore, score_trace
 from neuraldbg.eval.errors import EvalError
-from neuraldbg.engines.model_engine import FRAME_TOKEN_CAP
-from neuraldbg.simulation import Simulation
+from neuraldbg.simulation.model_engine import FRAME_TOKEN_CAP
+from neuraldbg.simulation.simulation import Simulation
 from neuraldbg.source.index import index_text
 from neuraldbg.source.model import FunctionInfo, SourceIndex
 from neuraldbg.trace.frames import Trace
@@ -102,7 +102,7 @@ class ExecPredictor(_Unrated):
         self.limits = limits
 
     def predict(self, program: Program, *, max_frames: int, truth: Trace | None) -> Trace:
-        from neuraldbg.engines.exec_engine import ExecEngine
+        from neuraldbg.simulation.exec_engine import ExecEngine
 
         if truth is None:
             truth = program.truth(self.limits)
@@ -131,7 +131,7 @@ class ReplayPredictor(_Unrated):
 
     def predict(self, program: Program, *, max_frames: int, truth: Trace | None) -> Trace:
         from neuraldbg.backends.replay import ReplayBackend
-        from neuraldbg.engines.model_engine import ModelEngine
+        from neuraldbg.simulation.model_engine import ModelEngine
 
         if truth is None:
             truth = program.truth(self.limits)
@@ -166,7 +166,7 @@ class ModelPredictor:
         self._factory = factory
 
     def predict(self, program: Program, *, max_frames: int, truth: Trace | None) -> Trace:
-        from neuraldbg.engines.model_engine import ModelEngine
+        from neuraldbg.simulation.model_engine import ModelEngine
 
         index, fn = _entry(program)
         # With a real run at hand, the call frame shows the arguments as the

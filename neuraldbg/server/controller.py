@@ -2,7 +2,7 @@
 notification; app.py only registers these with pygls. Hole actions live in
 hole_actions.py, custom requests and lens commands in requests.py.
 
-The controller owns a :class:`~neuraldbg.session.Session` (documents, trace
+The controller owns a :class:`~neuraldbg.session.session.Session` (documents, trace
 cache, work queue) and turns its traces into LSP results. Every request
 handler is a coroutine that never blocks the event loop on trace work:
 traces run in the session's workers, fills in their own thread, and a hover
@@ -22,8 +22,8 @@ from lsprotocol import types
 from pygls.capabilities import ServerCapabilitiesBuilder, get_capability
 
 from neuraldbg.config import Settings
-from neuraldbg.debug_registry import DebugRegistry
-from neuraldbg.engines.factory import EngineFactory
+from neuraldbg.session.registry import DebugRegistry
+from neuraldbg.simulation.factory import EngineFactory
 from neuraldbg.server import diagnostics as diag
 from neuraldbg.server.fills import FillService
 from neuraldbg.server.hover import HoverQuery, hover_markdown, pending_markdown
@@ -33,7 +33,7 @@ from neuraldbg.server.notify import STATUS_METHOD, ProgressBars, StatusReporter,
 from neuraldbg.server.throttle import Debouncer, Throttle
 from neuraldbg.server.hole_actions import HoleActions
 from neuraldbg.server.requests import NOT_ALLOWED, CustomRequests
-from neuraldbg.session import PRIORITY_FOCUS, PRIORITY_VISIBLE, InputError, Session, TraceEntry
+from neuraldbg.session.session import PRIORITY_FOCUS, PRIORITY_VISIBLE, InputError, Session, TraceEntry
 from neuraldbg.source.document import Document
 from neuraldbg.source.model import FunctionInfo, SourceIndex, Span
 from neuraldbg.source.positions import column_to_index, index_to_column
@@ -776,7 +776,7 @@ class Controller:
 
 
 def _tooltip(trace: Trace, origin: str) -> str:
-    from neuraldbg.server.values import origin as origin_text
+    from neuraldbg.trace.values import origin as origin_text
 
     how = f" ({origin})" if origin and origin != "explicit" else ""
     return f"{origin_text(trace)} · input {trace.call or '(imagined)'}{how}"

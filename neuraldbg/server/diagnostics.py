@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from neuraldbg.agreement import Agreement, FirstDivergence
-from neuraldbg.server.values import escaped_exceptions, exception_origin, exception_text, short
+from neuraldbg.simulation.agreement import Agreement, FirstDivergence
+from neuraldbg.trace.values import escaped_exceptions, exception_origin, exception_text, short
 from neuraldbg.source.model import FunctionInfo, SourceIndex, Span
 from neuraldbg.trace.frames import Trace
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from neuraldbg.backends.base import CancelToken
 from neuraldbg.config import Settings
-from neuraldbg.holes import (
+from neuraldbg.holes.search import (
     ChatFiller,
     Filler,
     FillError,
@@ -25,8 +25,8 @@ from neuraldbg.holes import (
     first_fill,
     tracer_runner,
 )
-from neuraldbg.sampling import chat_sampling
-from neuraldbg.session import Session
+from neuraldbg.simulation.sampling import chat_sampling
+from neuraldbg.session.session import Session
 from neuraldbg.source.model import FunctionInfo, Hole
 
 log = logging.getLogger(__name__)

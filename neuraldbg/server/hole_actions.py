@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from lsprotocol import types
 
-from neuraldbg.holes import FillError, fill_title
+from neuraldbg.holes.search import FillError, fill_title
 from neuraldbg.source.document import Document
 from neuraldbg.source.model import FunctionInfo, Hole, SourceIndex
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from neuraldbg.agreement import Agreement
-from neuraldbg.server.values import ARROW, HOVER_CAP, call_outcome, capped, exception_text, origin, short, value_chain
+from neuraldbg.simulation.agreement import Agreement
+from neuraldbg.trace.values import ARROW, HOVER_CAP, call_outcome, capped, exception_text, origin, short, value_chain
 from neuraldbg.source.model import FunctionInfo
 from neuraldbg.trace.frames import Trace
 

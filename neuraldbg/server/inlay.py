@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from neuraldbg.server.values import INLAY_CAP, capped, escaped_exceptions, produced, short
+from neuraldbg.trace.values import INLAY_CAP, capped, escaped_exceptions, produced, short
 from neuraldbg.source.model import FunctionInfo, SourceIndex
 from neuraldbg.trace.frames import Trace
 

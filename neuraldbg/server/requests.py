@@ -14,7 +14,7 @@ from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 from neuraldbg.config import Settings
 from neuraldbg.server import diagnostics as diag
 from neuraldbg.server.verify import first_divergence
-from neuraldbg.session import PRIORITY_FOCUS, PRIORITY_VISIBLE, InputError
+from neuraldbg.session.session import PRIORITY_FOCUS, PRIORITY_VISIBLE, InputError
 from neuraldbg.source.model import FunctionInfo
 from neuraldbg.trace.frames import Trace
 

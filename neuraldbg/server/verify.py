@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from neuraldbg.server.values import short
+from neuraldbg.trace.values import short
 from neuraldbg.trace.frames import Trace
 
 

@@ -8,7 +8,7 @@ import shlex
 import sys
 from typing import TextIO
 
-from neuraldbg.simulation import Simulation, SimulationError
+from neuraldbg.simulation.simulation import Simulation, SimulationError
 from neuraldbg.trace.frames import Frame
 
 HELP = """commands:

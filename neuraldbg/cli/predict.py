@@ -8,8 +8,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from neuraldbg.config import Settings
-from neuraldbg.simulation import Simulation
-from neuraldbg.target import Target, resolve, split_spec
+from neuraldbg.simulation.simulation import Simulation
+from neuraldbg.simulation.target import Target, resolve, split_spec
 from neuraldbg.trace.frames import Trace
 
 
@@ -19,7 +19,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         profile=args.model or "",
         url=args.url or "",
         api_key=args.api_key or os.environ.get("NEURALDBG_API_KEY", ""),
-        temperature=args.temperature,  # None: the profile's (neuraldbg.sampling)
+        temperature=args.temperature,  # None: the profile's (neuraldbg.simulation.sampling)
         seed=args.seed if args.seed is not None else 0,
         max_frames=args.max_frames,
         timeout_seconds=args.timeout,
@@ -32,9 +32,9 @@ def cli_simulation(args: argparse.Namespace) -> Iterator[tuple[Target, Simulatio
     """The target and a Simulation on the chosen backend for ``trace`` and
     ``debug``; backend and simulation errors become one-line CLI errors."""
     from neuraldbg.backends.base import BackendError
-    from neuraldbg.cli import CliError
-    from neuraldbg.engines.factory import EngineFactory
-    from neuraldbg.simulation import SimulationError
+    from neuraldbg.cli.errors import CliError
+    from neuraldbg.simulation.factory import EngineFactory
+    from neuraldbg.simulation.simulation import SimulationError
 
     settings = settings_from_args(args)
     target = resolve(*split_spec(args.target), args.call, allow_imagined=settings.backend in ("local", "remote"))

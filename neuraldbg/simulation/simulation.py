@@ -10,8 +10,8 @@ future instead of being silently ignored, malformed frames are flagged, and
 the model engine keeps each frame's token ids so a step re-sends nothing and
 the backend's KV cache serves the shared prefix.
 
-Engines: :class:`neuraldbg.engines.ModelEngine` (any TokenBackend through the
-CWM codec) and :class:`neuraldbg.engines.ExecEngine` (the ground-truth trace).
+Engines: :class:`neuraldbg.simulation.model_engine.ModelEngine` (any TokenBackend through the
+CWM codec) and :class:`neuraldbg.simulation.exec_engine.ExecEngine` (the ground-truth trace).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ balancing and accelerate's ``infer_auto_device_map`` place the layers on the
 GPUs exactly as ``from_pretrained(device_map=...)`` would; what is left on each
 GPU becomes the KV-cache budget: the longest context that every context the
 pool holds at once, and the attention transient of a prefill chunk, fit in
-(the memory model is :mod:`neuraldbg.doctor_kv`).
+(the memory model is :mod:`neuraldbg.hosting.doctor_kv`).
 
 torch / transformers / accelerate are imported inside functions: importing
 this module (and listing GPUs from ``nvidia-smi``) needs none of them.
@@ -27,8 +27,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from neuraldbg.doctor_kv import KvAssumptions, KvBudget, KvModel, ModelShape
-from neuraldbg.profiles import (
+from neuraldbg.hosting.doctor_kv import KvAssumptions, KvBudget, KvModel, ModelShape
+from neuraldbg.backends.profiles import (
     QUANTIZATIONS,
     Profile,
     ProfileError,

@@ -16,8 +16,8 @@ import difflib
 import sys
 from pathlib import Path
 
-from neuraldbg.engines.factory import EngineFactory
-from neuraldbg.holes import (
+from neuraldbg.simulation.factory import EngineFactory
+from neuraldbg.holes.search import (
     ChatFiller,
     Filler,
     FillError,
@@ -29,7 +29,7 @@ from neuraldbg.holes import (
     first_fill,
     tracer_runner,
 )
-from neuraldbg.target import resolve, split_spec
+from neuraldbg.simulation.target import resolve, split_spec
 
 
 def add_fill_parser(sub: argparse._SubParsersAction, add_backend_args) -> None:  # type: ignore[type-arg]
@@ -42,8 +42,8 @@ def add_fill_parser(sub: argparse._SubParsersAction, add_backend_args) -> None: 
 
 def _fillers(args: argparse.Namespace, factory: EngineFactory) -> list[Filler]:
     """The fillers for the chosen backend (a model backend is loaded through ``factory``)."""
-    from neuraldbg.predict import settings_from_args
-    from neuraldbg.sampling import chat_sampling
+    from neuraldbg.cli.predict import settings_from_args
+    from neuraldbg.simulation.sampling import chat_sampling
 
     settings = settings_from_args(args)
     runner = tracer_runner(settings.timeout_seconds, settings.max_frames)
@@ -56,7 +56,7 @@ def _fillers(args: argparse.Namespace, factory: EngineFactory) -> list[Filler]:
 
 def cmd_fill(args: argparse.Namespace) -> int:
     from neuraldbg.backends.base import BackendError
-    from neuraldbg.cli import CliError
+    from neuraldbg.cli.errors import CliError
 
     path, qualname = split_spec(args.target)
     target = resolve(path, qualname, None, allow_imagined=True)

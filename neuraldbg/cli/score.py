@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import argparse
 
-from neuraldbg.engines.scoring import TraceScore, score_trace
-from neuraldbg.target import Target
+from neuraldbg.simulation.scoring import TraceScore, score_trace
+from neuraldbg.simulation.target import Target
 from neuraldbg.trace.frames import Trace
 
 
 def score_for_cli(args: argparse.Namespace, target: Target, trace: Trace) -> TraceScore:
     """Score ``trace`` (the real run) under the model ``args`` name."""
     from neuraldbg.backends.base import BackendError, ScoringBackend
-    from neuraldbg.cli import CliError
-    from neuraldbg.engines.factory import EngineFactory
-    from neuraldbg.predict import settings_from_args
+    from neuraldbg.cli.errors import CliError
+    from neuraldbg.simulation.factory import EngineFactory
+    from neuraldbg.cli.predict import settings_from_args
 
     settings = settings_from_args(args)
     factory = EngineFactory(require_permission=False)

@@ -12,13 +12,10 @@ import sys
 from collections.abc import Sequence
 
 from neuraldbg import __version__
-from neuraldbg.target import TargetError, resolve, split_spec
+from neuraldbg.cli.errors import CliError
+from neuraldbg.simulation.target import TargetError, resolve, split_spec
 
 log = logging.getLogger("neuraldbg")
-
-
-class CliError(Exception):
-    """A one-line error for the user."""
 
 
 def _add_backend_args(p: argparse.ArgumentParser) -> None:
@@ -79,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     from neuraldbg.eval.command import add_eval_parser
 
     add_eval_parser(sub, _add_backend_args)
-    from neuraldbg.fill_cli import add_fill_parser
+    from neuraldbg.cli.fill import add_fill_parser
 
     add_fill_parser(sub, _add_backend_args)
     return parser
@@ -97,19 +94,19 @@ def _exec_trace(args: argparse.Namespace):
 
 
 def cmd_trace(args: argparse.Namespace) -> int:
-    from neuraldbg.render import render_json, render_table, terminal_width, use_colour
+    from neuraldbg.cli.render import render_json, render_table, terminal_width, use_colour
 
     score = None
     if args.score:
         if args.backend not in ("local", "remote"):
             raise CliError("--score rates the real run under a model: add --backend local --model PROFILE "
                            "or --backend remote --url URL")
-        from neuraldbg.score_cli import score_for_cli
+        from neuraldbg.cli.score import score_for_cli
 
         target, trace = _exec_trace(args)
         score = score_for_cli(args, target, trace)
     elif args.backend != "exec":
-        from neuraldbg.predict import predict_for_cli
+        from neuraldbg.cli.predict import predict_for_cli
 
         target, trace = predict_for_cli(args)
     else:
@@ -118,7 +115,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
         if score is not None:
             import json
 
-            from neuraldbg.score_cli import score_json
+            from neuraldbg.cli.score import score_json
 
             print(json.dumps({**trace.to_json(), "score": score_json(score)}, ensure_ascii=False))
         else:
@@ -130,15 +127,15 @@ def cmd_trace(args: argparse.Namespace) -> int:
     else:
         print(render_table(trace, colour=use_colour(sys.stdout), width=terminal_width()))
         if score is not None:
-            from neuraldbg.score_cli import render_score
+            from neuraldbg.cli.score import render_score
 
             print(render_score(score, trace))
     return 0 if trace.error is None else 1
 
 
 def cmd_debug(args: argparse.Namespace) -> int:
-    from neuraldbg.debug_cli import run_debugger
-    from neuraldbg.predict import cli_simulation
+    from neuraldbg.cli.debug import run_debugger
+    from neuraldbg.cli.predict import cli_simulation
 
     with cli_simulation(args) as (_target, sim):
         return run_debugger(sim)
@@ -148,7 +145,7 @@ def cmd_model_server(args: argparse.Namespace) -> int:
     import os
 
     from neuraldbg.backends.base import BackendError, LoadProgress
-    from neuraldbg.modelserver import ModelServerError, run_model_server
+    from neuraldbg.hosting.modelserver import ModelServerError, run_model_server
 
     logging.getLogger("neuraldbg").setLevel(logging.INFO)
 
@@ -179,8 +176,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     import dataclasses
     import json
 
-    from neuraldbg.doctor import DoctorError, detect_gpus, doctor_plans, format_plan
-    from neuraldbg.profiles import ProfileError
+    from neuraldbg.hosting.doctor import DoctorError, detect_gpus, doctor_plans, format_plan
+    from neuraldbg.backends.profiles import ProfileError
 
     try:
         plans = doctor_plans(args.profile, args.gpus)
@@ -231,7 +228,7 @@ def cmd_dap(args: argparse.Namespace) -> int:
 
 
 def cmd_fill(args: argparse.Namespace) -> int:
-    from neuraldbg.fill_cli import cmd_fill as run
+    from neuraldbg.cli.fill import cmd_fill as run
 
     return run(args)
 

@@ -1,7 +1,7 @@
 """The sampling of every model request, derived in one place.
 
 The model profile's ``[sampling]`` table gives it (the release's defaults,
-:class:`~neuraldbg.profiles.SamplingDefaults`, when there is no profile or the
+:class:`~neuraldbg.backends.profiles.SamplingDefaults`, when there is no profile or the
 table leaves a key out); a temperature the user set (editor setting, CLI
 ``--temperature``) wins over the profile's. Stepping runs at the profile's
 ``temperature``; the call frame the model writes when it imagines the inputs
@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 
 from neuraldbg.backends.base import Sampling
 from neuraldbg.config import Settings
-from neuraldbg.profiles import ProfileError, SamplingDefaults, load_profile
+from neuraldbg.backends.profiles import ProfileError, SamplingDefaults, load_profile
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ worker threads) in priority order, and streams frames back to the loop.
 
 On a model backend where execution is allowed, a finished trace is followed
 in the background by the real run of the same input and its rating under the
-model (one teacher-forced prefill, :mod:`neuraldbg.agreement`), kept on the
+model (one teacher-forced prefill, :mod:`neuraldbg.simulation.agreement`), kept on the
 model trace's entry.
 """
 
@@ -28,11 +28,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from neuraldbg.agreement import Agreement, measure_agreement
+from neuraldbg.simulation.agreement import Agreement, measure_agreement
 from neuraldbg.backends.base import BackendError, CancelToken, Cancelled, ScoringBackend
 from neuraldbg.config import Settings
-from neuraldbg.engines.factory import EngineFactory
-from neuraldbg.simulation import Simulation
+from neuraldbg.simulation.factory import EngineFactory
+from neuraldbg.simulation.simulation import Simulation
 from neuraldbg.source.document import Document
 from neuraldbg.source.model import FunctionInfo, SourceIndex
 from neuraldbg.trace.frames import Frame, Trace

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from neuraldbg.backends.base import BackendError, CancelToken, ProgressCallback
 from neuraldbg.config import Settings
-from neuraldbg.simulation import Engine
+from neuraldbg.simulation.simulation import Engine
 from neuraldbg.source.model import FunctionInfo, SourceIndex
 
 if TYPE_CHECKING:
@@ -54,11 +54,11 @@ class EngineFactory:
     def make(self, settings: Settings, *, source: str, index: SourceIndex, function: FunctionInfo, call: str,
              path: str, cancel: CancelToken | None = None) -> Engine:
         if settings.backend == "exec":
-            from neuraldbg.engines.exec_engine import ExecEngine
+            from neuraldbg.simulation.exec_engine import ExecEngine
 
             return ExecEngine(self._truth(settings, source, function, call, path))
-        from neuraldbg.engines.model_engine import FRAME_TOKEN_CAP, ModelEngine
-        from neuraldbg.sampling import sampling_plan
+        from neuraldbg.simulation.model_engine import FRAME_TOKEN_CAP, ModelEngine
+        from neuraldbg.simulation.sampling import sampling_plan
 
         plan = sampling_plan(settings, default_max_tokens=FRAME_TOKEN_CAP)
         if settings.backend == "replay":

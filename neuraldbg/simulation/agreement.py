@@ -1,6 +1,6 @@
 """How far a model agrees with a real run, and what it expected where it first does not.
 
-:func:`neuraldbg.engines.scoring.score_trace` rates a real trace under the
+:func:`neuraldbg.simulation.scoring.score_trace` rates a real trace under the
 model in one teacher-forced pass. This module turns that rating into what an
 editor shows: how many frames greedy decoding would have written, and for the
 first frame it would not, the line to mark, what the frame part is (a local's
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from neuraldbg.backends.base import CancelToken, ScoringBackend, TokenScore
-from neuraldbg.engines.scoring import score_trace, trace_ids
+from neuraldbg.simulation.scoring import score_trace, trace_ids
 from neuraldbg.source.model import FunctionInfo
 from neuraldbg.trace.cwm_encode import DIFF, diff_locals, reference_locals, source_line_text
 from neuraldbg.trace.cwm_tokens import ACTION_SEP, ARG_SEP, EOT, TOKEN_EVENT, is_special, special_name

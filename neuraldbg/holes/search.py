@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from neuraldbg.backends.base import CancelToken, Sampling
-from neuraldbg.server.values import exception_text
+from neuraldbg.trace.values import exception_text
 from neuraldbg.source.model import FunctionInfo, Hole, SourceIndex
 from neuraldbg.trace.frames import Trace
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from neuraldbg.backends.base import CancelToken
-from neuraldbg.simulation import SimulationError, Step
+from neuraldbg.simulation.simulation import SimulationError, Step
 from neuraldbg.trace.frames import Event, Frame, Trace
 
 

@@ -1,6 +1,6 @@
 """``neuraldbg model-server``: any TokenBackend over a vLLM-shaped HTTP API.
 
-Endpoints (see :mod:`neuraldbg.modelserver_protocol` for the fields):
+Endpoints (see :mod:`neuraldbg.hosting.wire` for the fields):
 
 - ``POST /v1/completions``: token-id prompt in, ids (``return_token_ids``)
   and text out, streamed as server-sent events (``data: {...}`` lines, then
@@ -53,7 +53,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from neuraldbg.backends.base import BackendError, ProgressCallback, TokenBackend
-from neuraldbg.modelserver_protocol import (
+from neuraldbg.hosting.wire import (
     CompletionIds,
     CompletionRequest,
     RequestError,
@@ -68,7 +68,7 @@ from neuraldbg.modelserver_protocol import (
     stream_chunk,
     usage_chunk,
 )
-from neuraldbg.modelserver_worker import GenerationWorker, JobEnd
+from neuraldbg.hosting.worker import GenerationWorker, JobEnd
 
 if TYPE_CHECKING:
     from neuraldbg.trace.tokenizer import TokenizerLike

@@ -1,0 +1,5 @@
+"""The ``neuraldbg`` command."""
+
+from neuraldbg.cli.main import main
+
+__all__ = ["main"]
