@@ -10,15 +10,10 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from neuraldbg.backends.base import BackendError
+from neuraldbg.backends.remote.dialects import is_token_ids
 
 if TYPE_CHECKING:
-    from neuraldbg.backends.remote import RemoteBackend
-
-
-def _as_ids(value: Any) -> list[int]:
-    if not isinstance(value, list) or not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in value):
-        raise ValueError("not a list of token ids")
-    return list(value)
+    from neuraldbg.backends.remote.backend import RemoteBackend
 
 
 class ServerTokenizer:
@@ -59,12 +54,12 @@ class ServerTokenizer:
         if cached is not None:
             return cached
         backend = self._backend
-        backend._resolve_for_tokenizer()
+        backend.resolve()
         path = "/v1/detokenize" if backend.flavor == "sglang" else "/detokenize"
         body: dict[str, Any] = {"tokens": list(key)}
         if backend.model is not None:
             body["model"] = backend.model
-        obj = backend._post_json(path, body)
+        obj = backend.transport.post_json(path, body)
         text = obj.get("prompt", obj.get("text"))
         if not isinstance(text, str):
             raise BackendError(f"model server at {backend.url} sent a malformed {path} answer")
@@ -73,17 +68,15 @@ class ServerTokenizer:
 
     def _tokenize(self, text: str) -> list[int]:
         backend = self._backend
-        backend._resolve_for_tokenizer()
+        backend.resolve()
         path = "/v1/tokenize" if backend.flavor == "sglang" else "/tokenize"
         body: dict[str, Any] = {"prompt": text, "add_special_tokens": False}
         if backend.model is not None:
             body["model"] = backend.model
-        obj = backend._post_json(path, body)
-        tokens = obj.get("tokens")
-        try:
-            return _as_ids(tokens)
-        except ValueError:
-            raise BackendError(f"model server at {backend.url} sent a malformed {path} answer") from None
+        tokens = backend.transport.post_json(path, body).get("tokens")
+        if not isinstance(tokens, list) or not is_token_ids(tokens):
+            raise BackendError(f"model server at {backend.url} sent a malformed {path} answer")
+        return list(tokens)
 
     @classmethod
     def _safe_parts(cls, text: str) -> list[str]:
