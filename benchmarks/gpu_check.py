@@ -381,7 +381,8 @@ def long_prefill_memory(model: Any, hf_tok: Any, ids: list[int], s: Settings) ->
 
 def doctor_estimate(config: Any, tokens: int, s: Settings) -> Any:
     """``neuraldbg doctor``'s plan for this model on this GPU: one context (the pool was emptied) of ``tokens``."""
-    from neuraldbg.hosting.doctor import detect_gpus, parse_gpus, plan
+    from neuraldbg.hosting.doctor import plan
+    from neuraldbg.hosting.gpus import detect_gpus, parse_gpus
     from neuraldbg.backends.profiles import Profile
 
     gpus = (detect_gpus() if s.device.startswith("cuda") else []) or parse_gpus("1x141")

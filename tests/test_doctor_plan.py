@@ -9,16 +9,10 @@ from dataclasses import replace
 
 import pytest
 
-from neuraldbg.hosting.doctor import (
-    GIB,
-    DoctorError,
-    doctor_report,
-    format_plan,
-    parse_gpus,
-    parse_nvidia_smi,
-    plan,
-    quantized_weight_bytes,
-)
+from neuraldbg.hosting.doctor import doctor_report, plan
+from neuraldbg.hosting.gpus import GIB, DoctorError, parse_gpus, parse_nvidia_smi
+from neuraldbg.hosting.report import format_plan
+from neuraldbg.hosting.sizing import quantized_weight_bytes
 from neuraldbg.backends.profiles import load_profile
 
 CWM_PARAMS = 32.6e9
@@ -165,7 +159,7 @@ def test_detect_gpus_falls_back_to_nvidia_smi(tmp_path, monkeypatch) -> None:
     fake.write_text("#!/bin/sh\necho '0, NVIDIA A100-SXM4-40GB, 40960, 40000'\necho '1, NVIDIA A100-SXM4-40GB, 40960, 512'\n")
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", str(tmp_path))
-    from neuraldbg.hosting.doctor import detect_gpus
+    from neuraldbg.hosting.gpus import detect_gpus
 
     gpus = detect_gpus()
     assert [(g.index, g.name, g.total_gib) for g in gpus] == [(0, "NVIDIA A100-SXM4-40GB", 40.0), (1, "NVIDIA A100-SXM4-40GB", 40.0)]

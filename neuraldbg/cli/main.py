@@ -173,36 +173,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    import dataclasses
-    import json
-
-    from neuraldbg.hosting.doctor import DoctorError, detect_gpus, doctor_plans, format_plan
     from neuraldbg.backends.profiles import ProfileError
+    from neuraldbg.hosting.doctor import DoctorError, run_doctor
 
     try:
-        plans = doctor_plans(args.profile, args.gpus)
+        found = run_doctor(args.profile, args.gpus)
     except (DoctorError, ProfileError) as exc:
         raise CliError(str(exc)) from None
-    if args.json:
-        print(json.dumps([dataclasses.asdict(p) for p in plans], default=str, indent=2))
-    else:
-        if not args.gpus:
-            gpus = detect_gpus()
-            print("GPUs on this host: " + (", ".join(f"{g.name} ({g.total_gib:.1f} GiB)" for g in gpus) or "none"))
-            print(sandbox_report())
-            print()
-        print("\n\n".join(format_plan(p) for p in plans))
-    return 0 if all(p.fits for p in plans) else 1
-
-
-def sandbox_report() -> str:
-    """Which isolation the exec tracer gets here, and what it leaves open."""
-    from neuraldbg.tracer import isolation
-
-    level = isolation.current()
-    lines = [f"Exec tracer sandbox: {level.level}: {level.detail}", f"  does not stop: {level.weaknesses()}"]
-    lines += [f"  not used: {why}" for why in level.skipped]
-    return "\n".join(lines)
+    print(found.json() if args.json else found.text())
+    return 0 if found.fits else 1
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from neuraldbg.backends.local import PREFILL_CHUNK, ROLLBACK_TOKENS
+from neuraldbg.backends.profiles import Profile
 
 KV_DTYPE_BYTES = 2  # the KV cache is kept in the compute dtype (bf16)
 EAGER_SCORE_BYTES = 2 + 4 + 2  # bf16 scores, float32 softmax, bf16 cast: alive together
@@ -220,3 +221,9 @@ class KvModel:
             f"{window}{a.contexts_at_once} contexts at once (cached_contexts {a.cached_contexts} + the one being "
             f"built), sharing nothing; prefill chunk {a.prefill_chunk:,}: {attn}"
         )
+
+
+def kv_model(shape: ModelShape, profile: Profile) -> KvModel:
+    """The KV memory model for the backend this profile loads."""
+    return KvModel(shape, KvAssumptions(cached_contexts=profile.cached_contexts,
+                                        attn_implementation=profile.attn_implementation))
