@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from neuraldbg.backends.base import BackendStats, CancelToken, Sampling
-from neuraldbg.backends.tiny_model import SMALL, TINY, RandomCwmSize, build_tiny_cwm
+from neuraldbg.testing.tiny_model import SMALL, TINY, RandomCwmSize, build_tiny_cwm
 from neuraldbg.simulation.model_engine import ModelEngine
 from neuraldbg.simulation.simulation import Simulation
 from neuraldbg.source.index import index_text

@@ -38,7 +38,7 @@ from pathlib import Path
 from neuraldbg.backends.base import Sampling
 from neuraldbg.backends.local import LocalBackend
 from neuraldbg.backends.oracle import OracleLogitsProcessor, TraceOracle
-from neuraldbg.backends.tiny_model import build_tiny_cwm
+from neuraldbg.testing.tiny_model import build_tiny_cwm
 from neuraldbg.simulation.model_engine import ModelEngine
 from neuraldbg.simulation.scoring import score_trace
 from neuraldbg.simulation.simulation import Simulation

@@ -53,7 +53,7 @@ from pathlib import Path
 from neuraldbg.backends.base import BackendError
 from neuraldbg.backends.llama3_tokenizer import load_llama3_tokenizer
 from neuraldbg.backends.prompt_lookup import perfect_model_forwards
-from neuraldbg.backends.tiny_tokenizer import HFTokenizerAdapter
+from neuraldbg.backends.hf_tokenizer import HFTokenizerAdapter
 from neuraldbg.trace.cwm_encode import encode_frame, encode_trace, reference_locals
 from neuraldbg.trace.cwm_prompt import mark_entry, trace_prompt_ids
 from neuraldbg.trace.cwm_tokens import is_special

@@ -412,7 +412,7 @@ class Check:
         from neuraldbg.backends.local import DRAFT_NGRAM
         from neuraldbg.backends.oracle import TraceOracle
         from neuraldbg.backends.prompt_lookup import perfect_model_forwards
-        from neuraldbg.backends.tiny_tokenizer import HFTokenizerAdapter
+        from neuraldbg.backends.hf_tokenizer import HFTokenizerAdapter
 
         r, s = self.report, self.s
         oracle = TraceOracle(HFTokenizerAdapter(self.hf_tok))  # one for both runs: the program is run for real once
@@ -531,7 +531,7 @@ def build(s: Settings, report: Report) -> tuple[Any, Any]:
         props = torch.cuda.get_device_properties(0)
         report.line(f"device: {props.name} ({props.total_memory / GIB:.1f} GiB), torch {torch.__version__}")
     else:
-        from neuraldbg.backends.tiny_model import tiny_cwm_config
+        from neuraldbg.testing.tiny_model import tiny_cwm_config
 
         config = tiny_cwm_config()
         report.line(f"device: cpu (smoke run: tiny CWM, short contexts), torch {torch.__version__}")
@@ -563,7 +563,7 @@ def main(argv: list[str] | None = None) -> int:
         print("gpu_check: no CUDA device (run it on a GPU host, or --smoke)", file=sys.stderr)
         return 2
     from neuraldbg.backends.llama3_tokenizer import Llama3TokenizerError, load_llama3_tokenizer
-    from neuraldbg.backends.tiny_tokenizer import HFTokenizerAdapter
+    from neuraldbg.backends.hf_tokenizer import HFTokenizerAdapter
 
     try:
         hf_tok = load_llama3_tokenizer()

@@ -164,7 +164,7 @@ def measure(quant: str, config: Any, device: str, args: argparse.Namespace, band
 
     from neuraldbg.backends.base import Sampling
     from neuraldbg.backends.local import LocalBackend
-    from neuraldbg.backends.tiny_tokenizer import build_tiny_tokenizer
+    from neuraldbg.testing.tiny_tokenizer import build_tiny_tokenizer
 
     cuda = device.startswith("cuda")
     base = torch.cuda.memory_allocated(0) if cuda else 0
@@ -244,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
             fail("--quant 8bit/4bit needs bitsandbytes")
 
     if args.smoke:
-        from neuraldbg.backends.tiny_model import tiny_cwm_config
+        from neuraldbg.testing.tiny_model import tiny_cwm_config
 
         device = "cpu"
         config = tiny_cwm_config()

@@ -18,7 +18,8 @@ def tiny_tokenizer(tmp_path_factory: pytest.TempPathFactory):
     specials at 128000..128255), built once per session, saved with
     ``save_pretrained`` and loaded back with ``AutoTokenizer`` (its folder is
     ``tiny_tokenizer.name_or_path``)."""
-    from neuraldbg.backends.tiny_tokenizer import build_tiny_tokenizer, load_tokenizer
+    from neuraldbg.backends.hf_tokenizer import load_tokenizer
+    from neuraldbg.testing.tiny_tokenizer import build_tiny_tokenizer
 
     out_dir = tmp_path_factory.mktemp("tiny_tokenizer")
     build_tiny_tokenizer(out_dir)
@@ -30,7 +31,7 @@ def tiny_cwm_dir(tmp_path_factory: pytest.TempPathFactory):
     """A tiny random CWM checkpoint (CwmForCausalLM, vocab 128,256, sliding
     window 24, two bf16 safetensors shards) with the tiny tokenizer, built
     once per session; load it like a real checkpoint folder."""
-    from neuraldbg.backends.tiny_model import build_tiny_cwm
+    from neuraldbg.testing.tiny_model import build_tiny_cwm
 
     return build_tiny_cwm(tmp_path_factory.mktemp("tiny_cwm"))
 

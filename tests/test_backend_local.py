@@ -7,7 +7,7 @@ import pytest
 
 from neuraldbg.backends.base import BackendError, Cancelled, CancelToken, Sampling, TokenBackend
 from neuraldbg.backends.local import LocalBackend
-from neuraldbg.backends.tiny_model import TINY_SLIDING_WINDOW
+from neuraldbg.testing.tiny_model import TINY_SLIDING_WINDOW
 
 BOS, CONTEXT_START, FRAME_SEP, CALL_SEP, LINE_SEP = 128000, 128107, 128100, 128103, 128104
 GREEDY = Sampling(temperature=0.0, max_tokens=8)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from codec_support import functions_of
 
-from neuraldbg.backends.tiny_tokenizer import HFTokenizerAdapter
+from neuraldbg.backends.hf_tokenizer import HFTokenizerAdapter
 from neuraldbg.trace.cwm_decode import cwm_view, decode_trace
 from neuraldbg.trace.cwm_encode import encode_trace
 from neuraldbg.trace.cwm_prompt import mark_entry, trace_prompt_ids

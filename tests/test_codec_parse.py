@@ -166,7 +166,7 @@ def test_cut_off_by_close_and_text_after_end() -> None:
 
 
 def test_fuzz_random_ids_never_raise(tiny_tokenizer) -> None:
-    from neuraldbg.backends.tiny_tokenizer import HFTokenizerAdapter
+    from neuraldbg.backends.hf_tokenizer import HFTokenizerAdapter
 
     src = SUM_SRC
     fns = functions_of(src)

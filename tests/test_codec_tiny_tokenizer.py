@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from codec_support import SUM_SRC, SUM_TEXT, frames, functions_of, sum_trace
 
-from neuraldbg.backends.tiny_tokenizer import HFTokenizerAdapter, load_tokenizer
+from neuraldbg.backends.hf_tokenizer import HFTokenizerAdapter, load_tokenizer
 from neuraldbg.trace.cwm_decode import cwm_view, decode_trace
 from neuraldbg.trace.cwm_encode import encode_trace
 from neuraldbg.trace.cwm_prompt import mark_entry, trace_prompt_ids

@@ -19,7 +19,7 @@ from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
 from neuraldbg.backends.kv_cache import CachedContext, ContextPool
 from neuraldbg.backends.local import PREFILL_CHUNK, ROLLBACK_TOKENS
-from neuraldbg.backends.tiny_model import TINY_SLIDING_WINDOW, tiny_cwm_config
+from neuraldbg.testing.tiny_model import TINY_SLIDING_WINDOW, tiny_cwm_config
 from neuraldbg.hosting.doctor import plan
 from neuraldbg.hosting.gpus import parse_gpus
 from neuraldbg.hosting.kv_budget import KvAssumptions, KvModel, ModelShape

@@ -126,7 +126,7 @@ def test_a_local_checkpoint_config_is_used(tiny_cwm_dir, tmp_path) -> None:
     profile_file = tmp_path / "tiny.toml"
     profile_file.write_text(f'checkpoint = "{tiny_cwm_dir}"\nreserve_gib = 0.5\n')
     p = plan(load_profile(str(profile_file)), parse_gpus("1x4"))
-    from neuraldbg.backends.tiny_model import tiny_cwm_config
+    from neuraldbg.testing.tiny_model import tiny_cwm_config
 
     cfg = tiny_cwm_config()
     expected = 2 * cfg.vocab_size * cfg.hidden_size + cfg.num_hidden_layers * (

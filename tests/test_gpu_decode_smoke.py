@@ -39,7 +39,7 @@ def test_smoke_run_prints_every_figure(gpu_decode, capsys) -> None:
 def test_decoder_linears_are_really_quantized(gpu_decode, quant: str, module_type: str, dtype: str) -> None:
     import torch
 
-    from neuraldbg.backends.tiny_model import tiny_cwm_config
+    from neuraldbg.testing.tiny_model import tiny_cwm_config
 
     model = gpu_decode.build_random_model(tiny_cwm_config(), quant, "cpu")
     linears = {name: m for name, m in model.named_modules() if ".layers." in f".{name}." and hasattr(m, "weight")

@@ -18,7 +18,7 @@ import torch
 from neuraldbg.backends.base import Sampling
 from neuraldbg.backends.kv_cache import ContextPool, can_crop, common_prefix
 from neuraldbg.backends.local import LocalBackend
-from neuraldbg.backends.tiny_model import TINY_SLIDING_WINDOW
+from neuraldbg.testing.tiny_model import TINY_SLIDING_WINDOW
 
 BOS, CONTEXT_START, FRAME_SEP, LINE_SEP = 128000, 128107, 128100, 128104
 ROLLBACK = 8  # a margin small next to the trace, as 2,048 is next to a 10k-token CWM trace

@@ -18,8 +18,8 @@ from neuraldbg.backends.llama3_tokenizer import (
     Llama3TokenizerError,
     load_llama3_tokenizer,
 )
-from neuraldbg.backends.tiny_model import build_tiny_cwm, is_tiny_cwm
-from neuraldbg.backends.tiny_tokenizer import HFTokenizerAdapter
+from neuraldbg.testing.tiny_model import build_tiny_cwm, is_tiny_cwm
+from neuraldbg.backends.hf_tokenizer import HFTokenizerAdapter
 from neuraldbg.trace.cwm_decode import cwm_view
 from neuraldbg.trace.cwm_encode import encode_trace
 from neuraldbg.trace.cwm_parse import StreamParser

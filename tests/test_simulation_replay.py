@@ -8,7 +8,7 @@ import pytest
 
 from neuraldbg.backends.base import Sampling
 from neuraldbg.backends.replay import ReplayBackend
-from neuraldbg.backends.tiny_tokenizer import HFTokenizerAdapter
+from neuraldbg.backends.hf_tokenizer import HFTokenizerAdapter
 from neuraldbg.simulation.exec_engine import ExecEngine
 from neuraldbg.simulation.model_engine import ModelEngine
 from neuraldbg.simulation.simulation import Simulation, SimulationError

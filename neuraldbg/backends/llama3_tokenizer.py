@@ -8,7 +8,7 @@ test`` runs) puts Llama 3's ``tokenizer.json`` in ``models/llama3-bpe/``
 specials to CWM's names at CWM's ids (:data:`SPECIAL_NAMES`: the trace
 tokens at 128100..128107, the others named as CWM's tokenizer names them) and
 wraps it as a transformers ``PreTrainedTokenizerFast``, so that
-:class:`~neuraldbg.backends.tiny_tokenizer.HFTokenizerAdapter` and
+:class:`~neuraldbg.backends.hf_tokenizer.HFTokenizerAdapter` and
 ``AutoTokenizer`` work on it as on the real one.
 """
 

@@ -324,7 +324,7 @@ class LocalBackend:
                  logits_processor: LogitsProcessor | None = None, speculative_tokens: int = 0) -> None:
         from transformers import DynamicCache
 
-        from neuraldbg.backends.tiny_tokenizer import HFTokenizerAdapter
+        from neuraldbg.backends.hf_tokenizer import HFTokenizerAdapter
 
         self.model = model
         self.hf_tokenizer = hf_tokenizer

@@ -244,7 +244,7 @@ class RemoteBackend:
 
 
 def _load_tokenizer(path: str) -> TokenizerLike:
-    from neuraldbg.backends.tiny_tokenizer import HFTokenizerAdapter, load_tokenizer  # transformers: only here
+    from neuraldbg.backends.hf_tokenizer import HFTokenizerAdapter, load_tokenizer  # transformers: only here
 
     try:
         return HFTokenizerAdapter(load_tokenizer(path))

@@ -1,5 +1,6 @@
-"""A tiny stand-in for CWM's tokenizer, built offline, and the adapter that
-gives the trace codec a safe ``encode``/``decode`` over any HF tokenizer.
+"""A tiny stand-in for CWM's tokenizer, built offline (the adapter the
+codec uses over it, as over any HF tokenizer, is
+:class:`neuraldbg.backends.hf_tokenizer.HFTokenizerAdapter`).
 
 The tiny tokenizer has CWM's exact layout: a byte-level BPE filling ids
 0..127999 (256 byte tokens, a few hundred merges learned from a little Python
@@ -12,11 +13,10 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
 from pathlib import Path
 
 from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
-from transformers import AutoTokenizer, PreTrainedTokenizerFast
+from transformers import PreTrainedTokenizerFast
 
 from neuraldbg.trace.cwm_tokens import BOS, EOT, PAD, SPECIAL_BASE, SPECIAL_NAMES, VOCAB_SIZE
 
@@ -140,38 +140,3 @@ def build_tiny_tokenizer(out_dir: Path) -> PreTrainedTokenizerFast:
     hf.save_pretrained(str(out_dir))
     log.info("tiny CWM tokenizer saved to %s (%d ids)", out_dir, len(hf))
     return hf
-
-
-def load_tokenizer(path: Path | str) -> PreTrainedTokenizerFast:
-    return AutoTokenizer.from_pretrained(str(path))
-
-
-class HFTokenizerAdapter:
-    """:class:`neuraldbg.trace.tokenizer.TokenizerLike` over a Hugging Face
-    fast tokenizer (CWM's, or the tiny one).
-
-    User text never becomes a special id: encoding runs on a private copy of
-    the backend tokenizer with special-token matching disabled
-    (``encode_special_tokens``, what ``split_special_tokens=True`` sets), and
-    the result is checked.
-    """
-
-    def __init__(self, tokenizer: PreTrainedTokenizerFast, special_base: int = SPECIAL_BASE) -> None:
-        self.tokenizer = tokenizer
-        self._special_base = special_base
-        # a private copy, so flipping encode_special_tokens never affects other users of `tokenizer`
-        self._backend = Tokenizer.from_str(tokenizer.backend_tokenizer.to_str())
-        self._backend.encode_special_tokens = True
-        self._backend.no_padding()
-        self._backend.no_truncation()
-        self._added_ids = frozenset(int(i) for i in tokenizer.added_tokens_decoder)
-
-    def encode(self, text: str) -> list[int]:
-        ids = self._backend.encode(text, add_special_tokens=False).ids
-        bad = [i for i in ids if i >= self._special_base or i in self._added_ids]
-        if bad:
-            raise ValueError(f"ordinary text encoded to special id(s) {bad[:5]}")
-        return ids
-
-    def decode(self, ids: Sequence[int]) -> str:
-        return self._backend.decode(list(ids), skip_special_tokens=False)

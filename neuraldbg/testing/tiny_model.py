@@ -118,7 +118,7 @@ def build_tiny_cwm(out_dir: Path, seed: int = 0, size: RandomCwmSize = TINY,
     import torch
     from transformers import CwmForCausalLM
 
-    from neuraldbg.backends.tiny_tokenizer import build_tiny_tokenizer
+    from neuraldbg.testing.tiny_tokenizer import build_tiny_tokenizer
 
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / _MARKER).unlink(missing_ok=True)  # a rebuild is incomplete until the new marker is written
