@@ -5,7 +5,8 @@ yielded as each chunk arrives. The client is synchronous (httpx) because the
 language server runs backends in worker threads.
 
 Request shapes (exactly what is sent; ``seed`` only when it is set, ``model``
-only when known: given, or the first id of ``GET /v1/models``):
+only when known: given, or the first id of ``GET /v1/models``; the stop ids
+are the request's, then the backend's own ``stop_ids``, a profile's):
 
 ``flavor="vllm"`` -- ``POST {url}/v1/completions``::
 
@@ -85,12 +86,15 @@ retries, error messages), :mod:`~neuraldbg.backends.remote.dialects` (request
 bodies and chunk parsers), :mod:`~neuraldbg.backends.remote.stream` (reading
 one answer), :mod:`~neuraldbg.backends.remote.text` (text back to ids),
 :mod:`~neuraldbg.backends.remote.tokenizer` (the server's tokenizer),
-:mod:`~neuraldbg.backends.remote.scoring`, and
-:mod:`~neuraldbg.backends.remote.backend` (:class:`RemoteBackend`).
+:mod:`~neuraldbg.backends.remote.scoring`,
+:mod:`~neuraldbg.backends.remote.backend` (:class:`RemoteBackend`), and
+:mod:`~neuraldbg.backends.remote.profile` (:func:`remote_backend`: one from a
+remote model profile and the user's URL and API key).
 """
 
 from neuraldbg.backends.remote.backend import FLAVORS, Flavor, RemoteBackend
+from neuraldbg.backends.remote.profile import remote_backend
 from neuraldbg.backends.remote.stream import GeneratedPiece
 from neuraldbg.backends.remote.tokenizer import ServerTokenizer
 
-__all__ = ["FLAVORS", "Flavor", "GeneratedPiece", "RemoteBackend", "ServerTokenizer"]
+__all__ = ["FLAVORS", "Flavor", "GeneratedPiece", "RemoteBackend", "ServerTokenizer", "remote_backend"]
