@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +33,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from _oracle_session import CheckedBackend, check_log, oracle_folder  # noqa: E402
 from dap_client.pyclient import DapClient  # noqa: E402
 
-from neuraldbg.backends.base import Sampling  # noqa: E402
 from neuraldbg.config import Settings  # noqa: E402
-from neuraldbg.simulation.factory import EngineFactory  # noqa: E402
 
 PROGRAM = ROOT / "examples" / "strawberry.py"
 CALL = 'count_letter("strawberry", "r")'
@@ -77,27 +74,13 @@ def predicted_steps(steps: int) -> tuple[list[float], list[float]]:
         dap.shutdown()
 
 
-class OracleFactory(EngineFactory):
-    """Every model engine runs on the one oracle-forced backend given."""
+def oracle_session(backend: CheckedBackend) -> Any:
+    """A real session whose local model is the one oracle-forced backend given, greedy."""
+    from neuraldbg.session.session import Session
 
-    def __init__(self, backend: CheckedBackend) -> None:
-        super().__init__(require_permission=False)
-        self.oracle = backend
-
-    def make(self, settings: Settings, *, source: str, index: Any, function: Any, call: str, path: str,
-             cancel: Any = None) -> Any:  # type: ignore[override]
-        from neuraldbg.simulation.model_engine import ModelEngine
-
-        return ModelEngine(self.oracle, self.oracle.tokenizer, source=source, function=function,
-                           functions=index.functions, call=call, sampling=Sampling(temperature=0.0, seed=0),
-                           backend_kind="local")
-
-
-@dataclass
-class Host:
-    engines: EngineFactory
-    settings: Settings = field(default_factory=lambda: Settings(backend="local"))
-    documents: dict[str, Any] = field(default_factory=dict)
+    session = Session(Settings(backend="local", profile="oracle-in-process", temperature=0.0, seed=0))
+    session.engines.adopt(session.settings, backend, backend.tokenizer)
+    return session
 
 
 def model_steps(steps: int) -> tuple[list[float], Any, list[str]]:
@@ -106,7 +89,7 @@ def model_steps(steps: int) -> tuple[list[float], Any, list[str]]:
 
     backend, _ = load_oracle_backend(str(oracle_folder("tiny")), speculative_tokens=0)
     checked = CheckedBackend(backend)
-    port, stop = start_tcp_server(session=Host(OracleFactory(checked)))
+    port, stop = start_tcp_server(session=oracle_session(checked))
     dap = DapClient.connect(port)
     times: list[float] = []
     try:

@@ -131,9 +131,36 @@ def test_debug_edit_is_refused_on_exec() -> None:
     assert "not supported on the exec backend" in res.stdout
 
 
+def debug_script(script: str, *backend: str) -> str:
+    res = ndbg("debug", "examples/strawberry.py::count_letter", *backend, stdin=script)
+    assert res.returncode == 0, res.stderr
+    return res.stdout
+
+
 def test_debug_edit_on_replay_resimulates() -> None:
-    res = ndbg("debug", "examples/strawberry.py::count_letter", "--backend", "replay", stdin="n\nn\ne count=40\np count\nq\n")
-    assert "count = 40 (re-simulating from here)" in res.stdout
+    """The frames after an edit are simulated again from the edited state:
+    the ones before the next ``count += 1`` (step 8) carry the edited count.
+    (From that line on, replay continues with the real run's values: it
+    cannot imagine what an edit changes, see backends/replay.py.)"""
+    steps = "n\nn\n{edit}c 13\np count\nq\n"  # to step 2 (the for line), [edit], run to step 8 (count += 1)
+    plain = debug_script(steps.format(edit=""), "--backend", "replay")
+    assert "[8]     -> count_letter:13" in plain and "  count = 0\n" in plain, plain
+    edited = debug_script(steps.format(edit="e count=40\n"), "--backend", "replay")
+    assert "count = 40 (re-simulating from here)" in edited
+    assert "[8]     -> count_letter:13" in edited and "  count = 40\n" in edited.split("[8]", 1)[1], edited
+
+
+def test_debug_edit_of_the_input_resimulates_on_a_model(oracle_server_url: str) -> None:
+    """On a model backend (the oracle-forced CWM), editing the call frame's
+    argument simulates the function on the new input: count_letter('rr', 'r')
+    runs to 2 in 11 frames, where the doctest input runs to 3 in 28."""
+    backend = ("--backend", "remote", "--url", oracle_server_url)
+    plain = debug_script("c\nq\n", *backend)
+    assert "[27] return count_letter:14" in plain and "value: 3\n" in plain, plain
+    edited = debug_script("e word=\"'rr'\"\nc\np\nq\n", *backend)
+    assert "word = 'rr' (re-simulating from here)" in edited
+    assert "[10] return count_letter:14" in edited and "value: 2\n" in edited, edited
+    assert "  word = 'rr'\n  letter = 'r'\n  count = 2\n" in edited, edited
 
 
 def test_trace_on_a_remote_model_prints_the_values_the_model_wrote(oracle_server_url: str) -> None:

@@ -6,7 +6,6 @@ against the real run on the edited input)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -14,6 +13,7 @@ import pytest
 from dap_client.pyclient import EXAMPLES, DapClient
 from neuraldbg.backends.base import Sampling
 from neuraldbg.config import Settings
+from neuraldbg.session.session import Session
 from neuraldbg.dap import start_tcp_server
 from neuraldbg.simulation.factory import EngineFactory
 from neuraldbg.simulation.model_engine import FRAME_TOKEN_CAP, ModelEngine
@@ -107,13 +107,13 @@ class ModelFactory(EngineFactory):
     """Builds the real ModelEngine on an in-process token backend, greedy."""
 
     def __init__(self, backend: Any, frame_token_cap: int = FRAME_TOKEN_CAP) -> None:
-        super().__init__(require_permission=False)
+        super().__init__()
         self.model = backend
         self.frame_token_cap = frame_token_cap
         self.made: list[ModelEngine] = []
 
     def make(self, settings: Settings, *, source: str, index: Any, function: Any, call: str, path: str,
-             cancel: Any = None) -> ModelEngine:  # type: ignore[override]
+             truth: Any = None, options: Any = None) -> ModelEngine:  # type: ignore[override]
         engine = ModelEngine(self.model, self.model.tokenizer, source=source, function=function,
                              functions=index.functions, call=call, sampling=Sampling(temperature=0.0, seed=0),
                              backend_kind="local", frame_token_cap=self.frame_token_cap)
@@ -121,11 +121,9 @@ class ModelFactory(EngineFactory):
         return engine
 
 
-@dataclass
-class FakeSession:
-    engines: EngineFactory
-    settings: Settings = field(default_factory=lambda: Settings(backend="local"))
-    documents: dict[str, Any] = field(default_factory=dict)
+def model_session(factory: ModelFactory) -> Session:
+    """A real session whose engines come from ``factory`` (the in-process model)."""
+    return Session(Settings(backend="local"), engines=factory)
 
 
 def shown_frames(dap: DapClient) -> list[Any]:
@@ -136,7 +134,7 @@ def shown_frames(dap: DapClient) -> list[Any]:
 def test_set_variable_on_the_model_resimulates_the_real_run_of_the_edited_input(oracle_cwm: Any) -> None:
     backend, oracle = oracle_cwm
     factory = ModelFactory(backend)
-    port, stop = start_tcp_server(session=FakeSession(factory))
+    port, stop = start_tcp_server(session=model_session(factory))
     dap = DapClient.connect(port)
     source = STRAWBERRY.read_text()
     before_edit = run_trace(source, "count_letter('ab', 'a')", function="count_letter", path=str(STRAWBERRY))
@@ -210,7 +208,7 @@ def random_backend(tiny_cwm_dir) -> Iterator[Any]:
 
 
 def test_a_frame_the_model_never_finishes_pauses_at_the_last_good_frame(random_backend: Any) -> None:
-    port, stop = start_tcp_server(session=FakeSession(ModelFactory(random_backend, frame_token_cap=12)))
+    port, stop = start_tcp_server(session=model_session(ModelFactory(random_backend, frame_token_cap=12)))
     dap = DapClient.connect(port)
     try:
         dap.start(STRAWBERRY, function="count_letter", args="count_letter('ab', 'a')", backend="local",

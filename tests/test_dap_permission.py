@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,6 @@ from dap_client.pyclient import EXAMPLES, DapClient
 from lsp_fixtures import SERVER_COMMAND, close, make_client, open_doc, start
 from neuraldbg.config import Settings
 from neuraldbg.dap import start_tcp_server
-from neuraldbg.simulation.factory import EngineFactory
 from neuraldbg.session.session import Session
 
 # The run is observable: a real run's stdout comes back as output events.
@@ -170,17 +168,8 @@ def test_in_process_restart_rechecks_the_workspace_setting(program: Path, child_
         assert len(child_runs) == 1
 
 
-@dataclass
-class Workspace:
-    """A language-server session as the adapter sees it: settings, engines, documents."""
-
-    engines: EngineFactory
-    settings: Settings = field(default_factory=lambda: Settings(backend="local", allow_execution=False))
-    documents: dict[str, Any] = field(default_factory=dict)
-
-
 def test_in_process_model_backends_need_no_permission(program: Path, child_runs: list[str]) -> None:
-    with served(Workspace(EngineFactory())) as dap:
+    with served(Session(Settings(backend="local", allow_execution=False))) as dap:
         # The model backend is reached (its own missing-setting error), not the permission check.
         error = dap.fail("launch", {"program": str(program), "function": "shout", "backend": "remote"})
         assert "needs neuraldbg.url" in error and "allowExecution" not in error

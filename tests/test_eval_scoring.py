@@ -10,6 +10,7 @@ from pathlib import Path
 from neuraldbg.backends.base import BackendError, Sampling
 from neuraldbg.simulation.scoring import TraceScore
 from neuraldbg.eval.cruxeval import CruxSample, evaluate_sample, run_cruxeval, summarize
+from neuraldbg.config import Settings
 from neuraldbg.eval.predictors import ModelPredictor, Program
 from neuraldbg.eval.results import read_results
 from neuraldbg.trace.frames import Trace
@@ -38,7 +39,8 @@ def test_the_oracle_writes_every_frame_of_the_real_runs_teacher_forced(oracle_cw
     lines = [[f.line for f in t.frames if f.event == "line"] for _, t in picked]
     assert any(len(set(ls)) < len(ls) for ls in lines)  # a line run twice: a loop
     samples = [CruxSample(id=s["id"], code=s["code"], input=s["input"], output=s["output"]) for s, _ in picked]
-    predictor = ModelPredictor(backend, backend.tokenizer, backend_kind="local", sampling=Sampling())
+    predictor = ModelPredictor(Settings(backend="local", profile="oracle-in-process"), sampling=Sampling(),
+                               loaded=(backend, backend.tokenizer))
     out = tmp_path / "oracle.jsonl"
     run = run_cruxeval(samples, predictor, out=out, truths={s["id"]: t for s, t in picked})
     frames = sum(len(t.frames) - 1 for _, t in picked)  # every frame after the call frame (the input)

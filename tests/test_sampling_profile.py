@@ -13,6 +13,8 @@ import pytest
 from neuraldbg.simulation.model_engine import step_seed
 from neuraldbg.backends.base import CancelToken, Sampling, TokenBackend
 from neuraldbg.config import Settings
+from neuraldbg.session.session import Session
+from neuraldbg.simulation.target import Target
 from neuraldbg.simulation.factory import EngineFactory
 from neuraldbg.simulation.model_engine import FRAME_TOKEN_CAP
 from neuraldbg.backends.profiles import SamplingDefaults
@@ -78,7 +80,7 @@ def write_profile(folder: Path, tiny_cwm_dir: Path, sampling: str) -> str:
 
 @pytest.fixture
 def factory() -> Iterator[RecordingFactory]:
-    f = RecordingFactory(require_permission=False)
+    f = RecordingFactory()
     yield f
     f.close()
 
@@ -87,10 +89,11 @@ def simulate(factory: RecordingFactory, settings: Settings, call: str) -> tuple[
     index = index_text(SOURCE)
     fn = index.function("f")
     assert fn is not None
-    engine = factory.make(settings, source=SOURCE, index=index, function=fn, call=call, path="/work/f.py")
+    session = Session(settings, engines=factory)
+    run = session.open_run(Target("/work/f.py", SOURCE, index, fn, call, "explicit" if call else "imagined"))
     recording, _tok = factory.backend(settings)
     assert isinstance(recording, Recording)
-    return Simulation(engine, function="f", call=call or "<imagined>"), recording
+    return run.simulation, recording
 
 
 def test_the_profile_temperature_top_p_and_max_tokens_reach_generate(profiles, tiny_cwm_dir, factory) -> None:

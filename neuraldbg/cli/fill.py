@@ -16,7 +16,6 @@ import difflib
 import sys
 from pathlib import Path
 
-from neuraldbg.simulation.factory import EngineFactory
 from neuraldbg.holes.search import (
     ChatFiller,
     Filler,
@@ -29,6 +28,8 @@ from neuraldbg.holes.search import (
     first_fill,
     tracer_runner,
 )
+from neuraldbg.session.policy import runs_code
+from neuraldbg.session.session import Session
 from neuraldbg.simulation.target import resolve, split_spec
 
 
@@ -40,16 +41,15 @@ def add_fill_parser(sub: argparse._SubParsersAction, add_backend_args) -> None: 
     add_backend_args(f)
 
 
-def _fillers(args: argparse.Namespace, factory: EngineFactory) -> list[Filler]:
-    """The fillers for the chosen backend (a model backend is loaded through ``factory``)."""
-    from neuraldbg.cli.predict import settings_from_args
+def _fillers(args: argparse.Namespace, session: Session) -> list[Filler]:
+    """The fillers for the chosen backend (a model backend is loaded by the session)."""
     from neuraldbg.simulation.sampling import chat_sampling
 
-    settings = settings_from_args(args)
+    settings = session.settings
     runner = tracer_runner(settings.timeout_seconds, settings.max_frames)
-    if settings.backend in ("exec", "replay"):
+    if runs_code(settings.backend):
         return [SearchFiller(runner)]
-    backend, tok = factory.backend(settings)
+    backend, tok = session.engines.backend(settings)
     sampling = chat_sampling(settings, max_tokens=args.max_tokens)
     return [ChatFiller(backend, tok, sampling=sampling, reasoning=True, checker=RunChecker(runner))]
 
@@ -57,6 +57,7 @@ def _fillers(args: argparse.Namespace, factory: EngineFactory) -> list[Filler]:
 def cmd_fill(args: argparse.Namespace) -> int:
     from neuraldbg.backends.base import BackendError
     from neuraldbg.cli.errors import CliError
+    from neuraldbg.cli.predict import cli_session
 
     path, qualname = split_spec(args.target)
     target = resolve(path, qualname, None, allow_imagined=True)
@@ -65,16 +66,14 @@ def cmd_fill(args: argparse.Namespace) -> int:
     if not holes:
         raise CliError(f"{path}: {fn.qualname} has no ?? hole to fill")
     request = FillRequest(source=target.source, index=target.index, function=fn, holes=holes, path=path)
-    factory = EngineFactory(require_permission=False)
-    try:
-        result = first_fill(_fillers(args, factory), request)
-    except FillError as exc:
-        print(f"neuraldbg: no fill for {fn.qualname}: {exc}", file=sys.stderr)
-        return 1
-    except BackendError as exc:
-        raise CliError(str(exc)) from None
-    finally:
-        factory.close()
+    with cli_session(args) as session:
+        try:
+            result = first_fill(_fillers(args, session), request)
+        except FillError as exc:
+            print(f"neuraldbg: no fill for {fn.qualname}: {exc}", file=sys.stderr)
+            return 1
+        except BackendError as exc:
+            raise CliError(str(exc)) from None
     filled = apply_fills(target.source, holes, result.texts)
     print(fill_title(result, len(holes) == 1, fn))
     sys.stdout.writelines(difflib.unified_diff(target.source.splitlines(keepends=True), filled.splitlines(keepends=True),

@@ -82,18 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _exec_trace(args: argparse.Namespace):
-    from neuraldbg.tracer import Limits, run_trace
-
-    target = resolve(*split_spec(args.target), args.call)
-    if target.index.holes:
-        hole = target.index.holes[0]
-        raise CliError(f"{target.path}:{hole.span.start_line + 1}: the file has a ?? hole; the exec backend cannot run it (fill it, or use a model backend)")
-    limits = Limits(wall_seconds=args.timeout, max_frames=args.max_frames)
-    return target, run_trace(target.source, target.call, function=target.function.qualname, path=target.path, limits=limits)
-
-
 def cmd_trace(args: argparse.Namespace) -> int:
+    from neuraldbg.cli.predict import trace_for_cli
     from neuraldbg.cli.render import render_json, render_table, terminal_width, use_colour
 
     score = None
@@ -103,14 +93,10 @@ def cmd_trace(args: argparse.Namespace) -> int:
                            "or --backend remote --url URL")
         from neuraldbg.cli.score import score_for_cli
 
-        target, trace = _exec_trace(args)
-        score = score_for_cli(args, target, trace)
-    elif args.backend != "exec":
-        from neuraldbg.cli.predict import predict_for_cli
-
-        target, trace = predict_for_cli(args)
+        run, trace = trace_for_cli(args, backend="exec")
+        score = score_for_cli(args, run.target, trace)
     else:
-        target, trace = _exec_trace(args)
+        run, trace = trace_for_cli(args)
     if args.format == "json":
         if score is not None:
             import json
@@ -123,7 +109,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
     elif args.format == "cwm":
         from neuraldbg.trace.cwm_text import render_cwm_text
 
-        print(render_cwm_text(target.source, target.function, trace), end="")
+        print(render_cwm_text(run.target.source, run.target.function, trace), end="")
     else:
         print(render_table(trace, colour=use_colour(sys.stdout), width=terminal_width()))
         if score is not None:
@@ -135,10 +121,10 @@ def cmd_trace(args: argparse.Namespace) -> int:
 
 def cmd_debug(args: argparse.Namespace) -> int:
     from neuraldbg.cli.debug import run_debugger
-    from neuraldbg.cli.predict import cli_simulation
+    from neuraldbg.cli.predict import cli_run
 
-    with cli_simulation(args) as (_target, sim):
-        return run_debugger(sim)
+    with cli_run(args) as run:
+        return run_debugger(run.simulation)
 
 
 def cmd_model_server(args: argparse.Namespace) -> int:

@@ -1,4 +1,5 @@
-"""Run a whole trace on any backend for the command line."""
+"""The command line's runs: the settings its flags ask for and a run of
+``FILE::FUNC`` opened in a session of its own (``trace``, ``debug``)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,14 @@ import argparse
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 
+from neuraldbg.cli.errors import CliError
 from neuraldbg.config import Settings
-from neuraldbg.simulation.simulation import Simulation
-from neuraldbg.simulation.target import Target, resolve, split_spec
+from neuraldbg.session.policy import ExecutionPolicy, Refused, imagines_inputs
+from neuraldbg.session.runs import Run
+from neuraldbg.session.session import Session
+from neuraldbg.simulation.target import resolve, split_spec
 from neuraldbg.trace.frames import Trace
 
 
@@ -28,32 +33,40 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 
 
 @contextmanager
-def cli_simulation(args: argparse.Namespace) -> Iterator[tuple[Target, Simulation]]:
-    """The target and a Simulation on the chosen backend for ``trace`` and
-    ``debug``; backend and simulation errors become one-line CLI errors."""
+def cli_session(args: argparse.Namespace, *, backend: str | None = None) -> Iterator[Session]:
+    """A session with the flags' settings (``backend`` overrides theirs); its model is released at the end."""
+    settings = settings_from_args(args)
+    if backend is not None:
+        settings = replace(settings, backend=backend)
+    session = Session(settings, policy=ExecutionPolicy.command_line(), workers=1)
+    try:
+        yield session
+    finally:
+        session.engines.close()
+
+
+@contextmanager
+def cli_run(args: argparse.Namespace, *, backend: str | None = None) -> Iterator[Run]:
+    """The run of ``args.target`` on the chosen backend for ``trace`` and
+    ``debug``; backend, policy and simulation errors become one-line CLI errors."""
     from neuraldbg.backends.base import BackendError
-    from neuraldbg.cli.errors import CliError
-    from neuraldbg.simulation.factory import EngineFactory
     from neuraldbg.simulation.simulation import SimulationError
 
-    settings = settings_from_args(args)
-    target = resolve(*split_spec(args.target), args.call, allow_imagined=settings.backend in ("local", "remote"))
-    factory = EngineFactory(require_permission=False)
-    try:
-        engine = factory.make(settings, source=target.source, index=target.index, function=target.function,
-                              call=target.call, path=target.path)
-        yield target, Simulation(engine, function=target.function.qualname, call=target.call or "<imagined>",
-                                 max_frames=settings.max_frames)
-    except (BackendError, SimulationError) as exc:
-        raise CliError(str(exc)) from None
-    finally:
-        factory.close()
+    with cli_session(args, backend=backend) as session:
+        target = resolve(*split_spec(args.target), args.call, allow_imagined=imagines_inputs(session.settings.backend))
+        try:
+            yield session.open_run(target)
+        except Refused as exc:
+            raise CliError(f"{target.path}: {exc}") from None
+        except (BackendError, SimulationError) as exc:
+            raise CliError(str(exc)) from None
 
 
-def predict_for_cli(args: argparse.Namespace) -> tuple[Target, Trace]:
-    with cli_simulation(args) as (target, sim):
-        trace = sim.run_to_end()
-    if not target.call and trace.frames:
+def trace_for_cli(args: argparse.Namespace, *, backend: str | None = None) -> tuple[Run, Trace]:
+    """The whole trace; imagined inputs are written back as the call."""
+    with cli_run(args, backend=backend) as run:
+        trace = run.run_to_end()
+    if not run.target.call and trace.frames:
         first = trace.frames[0]
-        trace.call = f"{target.function.name}(" + ", ".join(f"{k}={v}" for k, v in first.locals.items()) + ")"
-    return target, trace
+        trace.call = f"{run.target.function.name}(" + ", ".join(f"{k}={v}" for k, v in first.locals.items()) + ")"
+    return run, trace

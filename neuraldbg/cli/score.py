@@ -13,20 +13,16 @@ def score_for_cli(args: argparse.Namespace, target: Target, trace: Trace) -> Tra
     """Score ``trace`` (the real run) under the model ``args`` name."""
     from neuraldbg.backends.base import BackendError, ScoringBackend
     from neuraldbg.cli.errors import CliError
-    from neuraldbg.simulation.factory import EngineFactory
-    from neuraldbg.cli.predict import settings_from_args
+    from neuraldbg.cli.predict import cli_session
 
-    settings = settings_from_args(args)
-    factory = EngineFactory(require_permission=False)
-    try:
-        backend, tok = factory.backend(settings)
-        if not isinstance(backend, ScoringBackend):
-            raise CliError(f"the {settings.backend} backend cannot score a trace")
-        return score_trace(backend, tok, source=target.source, function=target.function, trace=trace)
-    except BackendError as exc:
-        raise CliError(str(exc)) from None
-    finally:
-        factory.close()
+    with cli_session(args) as session:
+        try:
+            backend, tok = session.engines.backend(session.settings)
+            if not isinstance(backend, ScoringBackend):
+                raise CliError(f"the {session.settings.backend} backend cannot score a trace")
+            return score_trace(backend, tok, source=target.source, function=target.function, trace=trace)
+        except BackendError as exc:
+            raise CliError(str(exc)) from None
 
 
 def render_score(score: TraceScore, trace: Trace) -> str:

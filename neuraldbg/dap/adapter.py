@@ -25,11 +25,12 @@ from neuraldbg.config import Settings
 from neuraldbg.dap import variables as dapvars
 from neuraldbg.dap.breakpoints import PENDING, Breakpoint, LineTable, line_table, make_breakpoint
 from neuraldbg.dap.debugger import Debugger, Ended, Outcome
-from neuraldbg.dap.launch import DocumentSource, LaunchConfig, LaunchError, Launched, Permission, prepare, settings_for
+from neuraldbg.dap.launch import LaunchConfig, LaunchError, Launched, prepare, settings_for
 from neuraldbg.dap.protocol import BadMessage, Connection
 from neuraldbg.dap.safe_eval import EvalError, evaluate, parse_new_value
 from neuraldbg.session.registry import DebugRegistry, FrameRef
-from neuraldbg.simulation.factory import EngineFactory
+from neuraldbg.session.policy import ExecutionPolicy
+from neuraldbg.session.session import Session
 from neuraldbg.simulation.simulation import SimulationError
 from neuraldbg.simulation.target import TargetError
 from neuraldbg.trace.frames import Trace
@@ -81,21 +82,16 @@ class _Ref:
 
 
 class DebugAdapter:
-    def __init__(self, conn: Connection, *, session: DocumentSource | None = None,
-                 registry: DebugRegistry | None = None, engines: EngineFactory | None = None,
-                 model_lock: threading.Lock | None = None) -> None:
+    def __init__(self, conn: Connection, *, session: Session | None = None,
+                 registry: DebugRegistry | None = None) -> None:
+        """``session``: the language server's (its documents, traces, model
+        and workspace permission are shared); None: standalone, with a
+        session of its own where only a launch's allowExecution permits runs."""
         self.conn = conn
-        self.session = session
+        self.standalone = session is None
+        self.session = session or Session(Settings(), policy=ExecutionPolicy.launch_request(), workers=1)
         self.registry = registry or DebugRegistry()
         self.session_id = uuid.uuid4().hex[:12]
-        if engines is not None:
-            self.engines = engines
-        elif session is not None:
-            self.engines = session.engines
-        else:
-            self.engines = EngineFactory(require_permission=True)
-        self._owns_engines = engines is None and session is None
-        self.model_lock = model_lock
         self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self._cancel = CancelToken()
         self._pause = threading.Event()
@@ -234,8 +230,8 @@ class DebugAdapter:
         reader = getattr(self, "_reader_thread", None)
         if reader is not None and reader is not threading.current_thread():
             reader.join(timeout=1.0)
-        if self._owns_engines:
-            self.engines.close()
+        if self.standalone:
+            self.session.engines.close()
 
     # == helpers ===================================================================
     def _output(self, text: str, category: str = "console", line: int | None = None) -> None:
@@ -290,19 +286,10 @@ class DebugAdapter:
         self.launched = self._prepare(config)
         return Then(None, self._after_launch)
 
-    def _base_settings(self) -> Settings:
-        return self.session.settings if self.session is not None else Settings()
-
-    def _permission(self, config: LaunchConfig, base: Settings) -> Permission:
-        # Read at every launch and restart: the workspace setting may have changed.
-        return Permission.of_workspace(base) if self.session is not None else Permission.of_launch(config)
-
     def _prepare(self, config: LaunchConfig) -> Launched:
-        base = self._base_settings()
-        permission = self._permission(config, base)
-        settings = settings_for(config, base, permission)
-        documents = self.session.documents if self.session is not None else None
-        launched = prepare(config, settings, self.engines, documents, self._cancel, permission)
+        # Read at every launch and restart: the workspace setting may have changed.
+        settings = settings_for(config, self.session.settings, self.standalone)
+        launched = prepare(config, settings, self.session, self._cancel, standalone=self.standalone)
         self._start(launched)
         return launched
 
@@ -310,7 +297,7 @@ class DebugAdapter:
         sim = launched.sim
         debugger = Debugger(sim, self._verified_breakpoints, self._debugger_output,
                             break_on_exceptions=self.break_on_exceptions, cancel=self._cancel,
-                            pause_requested=self._pause, model_lock=self.model_lock)
+                            pause_requested=self._pause, model_lock=launched.run.model_lock)
         with debugger.generating():
             sim.start(self._cancel)
         if sim.current is None:

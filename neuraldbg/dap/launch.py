@@ -1,7 +1,7 @@
-"""A DAP ``launch`` request: checked arguments, the target, the engine and
-the simulation. Every bad input becomes one clear :class:`LaunchError`.
+"""A DAP ``launch`` request: checked arguments, the target, and its run
+opened in the session. Every bad input becomes one clear :class:`LaunchError`.
 
-Who may let a launch run the user's code (:class:`Permission`): inside the
+Who may let a launch run the user's code (:func:`allowed`): inside the
 language server, only the workspace's ``allowExecution`` setting (a client
 can send any launch arguments, so they never raise it); standalone
 (``neuraldbg dap``), only the launch request's own ``allowExecution: true``."""
@@ -12,17 +12,17 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from neuraldbg.backends.base import CancelToken
 from neuraldbg.config import BACKENDS, Settings
-from neuraldbg.simulation.factory import EngineFactory
+from neuraldbg.session.policy import RefusalKind, Refused, imagines_inputs
+from neuraldbg.session.runs import Run
+from neuraldbg.session.session import Session
 from neuraldbg.simulation.simulation import Simulation
 from neuraldbg.simulation.target import Target, TargetError, read_source, resolve
 
 IMAGINE = "imagine"
-MODEL_BACKENDS = ("local", "remote")  # backends that can imagine inputs
-RUNS_CODE = ("exec", "replay")  # backends that run the user's program for real
 
 
 class LaunchError(ValueError):
@@ -35,7 +35,7 @@ class LaunchConfig:
     function: str | None
     args: str | None  # a call string, "imagine", or None (the file's entry points)
     stop_on_entry: bool
-    settings: dict[str, Any]  # camelCase keys for Settings.merged (never allowExecution: see Permission)
+    settings: dict[str, Any]  # camelCase keys for Settings.merged (never allowExecution: see allowed())
     allow_execution: bool = False  # the launch's own "allowExecution" (heeded only standalone)
 
     @staticmethod
@@ -73,68 +73,50 @@ class LaunchConfig:
                             settings, allow)
 
 
-@dataclass(frozen=True)
-class Permission:
-    """Whether a launch may run the user's program, and how to allow it."""
-
-    allowed: bool
-    how_to_allow: str
-
-    @staticmethod
-    def of_workspace(settings: Settings) -> "Permission":
-        """In the language server: its current settings decide, never the launch."""
-        return Permission(settings.allow_execution,
-                          "enable the setting neuraldbg.allowExecution (trusted workspaces only; a launch "
-                          "configuration's \"allowExecution\" cannot override it)")
-
-    @staticmethod
-    def of_launch(config: LaunchConfig) -> "Permission":
-        """Standalone adapter: no workspace setting, so the launch must say so itself."""
-        return Permission(config.allow_execution,
-                          "add \"allowExecution\": true to the launch configuration (only for code you trust)")
-
-    def check(self, backend: str) -> None:
-        if backend in RUNS_CODE and not self.allowed:
-            raise LaunchError(f"launch: the {backend} backend runs your program for real and running code is not "
-                              f"allowed here: {self.how_to_allow}, or use a model backend (local, remote)")
-
-
-class DocumentSource(Protocol):
-    """What the adapter needs of a language-server session: open documents'
-    text (unsaved edits included), settings and the shared engine factory."""
-
-    settings: Settings
-    engines: EngineFactory
-    documents: Mapping[str, Any]
+def allowed(config: LaunchConfig, base: Settings, standalone: bool) -> bool:
+    """May this launch run the user's program? Inside the language server
+    only its workspace setting decides (a client can send any launch
+    arguments, so they never raise it); standalone, only the launch's own
+    ``allowExecution: true``. The session's policy then refuses or not."""
+    return config.allow_execution if standalone else base.allow_execution
 
 
 @dataclass
 class Launched:
     config: LaunchConfig
-    settings: Settings
-    target: Target
-    sim: Simulation
+    run: Run
+
+    @property
+    def settings(self) -> Settings:
+        return self.run.settings
+
+    @property
+    def target(self) -> Target:
+        return self.run.target
+
+    @property
+    def sim(self) -> Simulation:
+        return self.run.simulation
 
 
-def settings_for(config: LaunchConfig, base: Settings, permission: Permission) -> Settings:
+def settings_for(config: LaunchConfig, base: Settings, standalone: bool) -> Settings:
     settings, problems = base.merged(config.settings)
     if problems:
         raise LaunchError("launch: " + "; ".join(problems))
-    # The engine factory checks allow_execution too: it must say what Permission says.
-    return replace(settings, allow_execution=permission.allowed)
+    return replace(settings, allow_execution=allowed(config, base, standalone))
 
 
-def open_text(path: str, documents: Mapping[str, Any] | None) -> str:
-    """The editor's text of ``path`` if it is open there, else the file."""
-    if documents:
-        uri = Path(path).as_uri()
-        for key in (uri, "file://" + path):
-            doc = documents.get(key)
-            text = getattr(doc, "text", None)
-            if isinstance(text, str):
-                return text
+def open_text(path: str, session: Session) -> tuple[str, str]:
+    """(text, uri): the editor's text of ``path`` if it is open in the
+    session, else the file ("" as uri)."""
+    uri = Path(path).as_uri()
+    for key in (uri, "file://" + path):
+        doc = session.documents.get(key)
+        text = getattr(doc, "text", None)
+        if isinstance(text, str):
+            return text, key
     try:
-        return read_source(path)
+        return read_source(path), ""
     except TargetError as exc:
         raise LaunchError(str(exc)) from None
 
@@ -154,16 +136,16 @@ def choose_function(target_index: Any, path: str) -> str:
     raise LaunchError(f"launch: name the 'function' to trace in {os.path.basename(path)} (one of: {names})")
 
 
-def prepare(config: LaunchConfig, settings: Settings, factory: EngineFactory, documents: Mapping[str, Any] | None,
-            cancel: CancelToken, permission: Permission) -> Launched:
-    """Resolve the target and build the engine and simulation (runs the
-    tracer on exec/replay backends if ``permission`` allows: seconds; call
-    off the reader thread)."""
+def prepare(config: LaunchConfig, settings: Settings, session: Session, cancel: CancelToken, *,
+            standalone: bool) -> Launched:
+    """Resolve the target and open its run in the session (on exec/replay
+    the session's real run of this input when it has one, else a new one:
+    seconds; call off the reader thread)."""
     from neuraldbg.source.index import index_text
 
-    text = open_text(config.program, documents)
+    text, uri = open_text(config.program, session)
     imagine = config.args == IMAGINE
-    can_imagine = settings.backend in MODEL_BACKENDS
+    can_imagine = imagines_inputs(settings.backend)
     if imagine and not can_imagine:
         raise LaunchError(f"the {settings.backend} backend runs the program for real and cannot imagine inputs: "
                           "pass 'args' as a call such as \"f([3, 4])\"")
@@ -173,14 +155,13 @@ def prepare(config: LaunchConfig, settings: Settings, factory: EngineFactory, do
                          allow_imagined=can_imagine)
     except TargetError as exc:
         raise LaunchError(str(exc)) from None
-    if imagine:
-        target = replace(target, call="", call_origin="imagined")
-    if settings.backend in ("exec", "replay") and target.index.holes:
-        hole = target.index.holes[0]
-        raise LaunchError(f"{os.path.basename(config.program)}:{hole.span.start_line + 1}: the file has a ?? hole; "
-                          f"the {settings.backend} backend runs it for real and cannot (fill it, or use a model backend)")
-    permission.check(settings.backend)  # last before the engine: nothing below may run code unchecked
-    engine = factory.make(settings, source=target.source, index=target.index, function=target.function,
-                          call=target.call, path=target.path, cancel=cancel)
-    sim = Simulation(engine, function=target.function.qualname, call=target.call, max_frames=settings.max_frames)
-    return Launched(config, settings, target, sim)
+    target = replace(target, uri=uri, **({"call": "", "call_origin": "imagined"} if imagine else {}))
+    try:
+        run = session.open_run(target, settings, cancel=cancel)
+    except Refused as exc:
+        if exc.kind is not RefusalKind.EXECUTION_NOT_ALLOWED:
+            raise LaunchError(f"{os.path.basename(config.program)}: {exc}") from None
+        # A client can send any launch arguments: inside the server they never raise the permission.
+        tail = "" if standalone else " (a launch configuration's \"allowExecution\" cannot override the workspace setting)"
+        raise LaunchError(f"launch: {exc}{tail}") from None
+    return Launched(config, run)

@@ -15,6 +15,7 @@ from typing import Any
 from neuraldbg.dap.adapter import DebugAdapter
 from neuraldbg.dap.protocol import Connection, PollingReader
 from neuraldbg.session.registry import DebugRegistry
+from neuraldbg.session.session import Session
 
 log = logging.getLogger(__name__)
 
@@ -29,25 +30,18 @@ def run_stdio() -> int:
     return 0
 
 
-def _model_lock(session: Any) -> threading.Lock | None:
-    # One generation at a time per process: the language server's own
-    # background traces and the debugger share the model.
-    lock = getattr(session, "model_lock", None)
-    return lock if lock is not None and hasattr(lock, "acquire") else None
-
-
-def start_tcp_server(host: str = "127.0.0.1", port: int = 0, session: Any = None,
+def start_tcp_server(host: str = "127.0.0.1", port: int = 0, session: Session | None = None,
                      registry: DebugRegistry | None = None) -> tuple[int, Callable[[], None]]:
     """Listen for debug-adapter clients; returns (port, stop).
 
     ``session``: the language server's :class:`neuraldbg.session.session.Session`
-    (its settings, engine factory and open documents are used), or None.
-    ``registry``: where each stop's frames are published for inline values
-    (default: ``session.debug_registry`` if it has one, else a new one).
+    (its settings, documents, traces and model are shared), or None (each
+    connection gets a standalone session).
+    ``registry``: where each stop's frames are published for inline values.
     Each connection is one debug session served on its own threads.
     """
     if registry is None:
-        registry = getattr(session, "debug_registry", None) or DebugRegistry()
+        registry = DebugRegistry()
     listener = socket.create_server((host, port))
     listener.settimeout(0.5)  # so that stop() is noticed
     bound = listener.getsockname()[1]
@@ -58,8 +52,7 @@ def start_tcp_server(host: str = "127.0.0.1", port: int = 0, session: Any = None
     def serve_one(sock: socket.socket) -> None:
         reader, writer = sock.makefile("rb"), sock.makefile("wb")
         try:
-            DebugAdapter(Connection(reader, writer), session=session, registry=registry,
-                         model_lock=_model_lock(session)).serve()
+            DebugAdapter(Connection(reader, writer), session=session, registry=registry).serve()
         except Exception:  # one broken session must not stop the server
             log.exception("debug session failed")
         finally:

@@ -12,16 +12,18 @@ teacher-forced prefill (``score``).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from neuraldbg.backends.base import BackendError, ProgressCallback, Sampling, ScoringBackend, TokenBackend
 from neuraldbg.config import Settings
-from neuraldbg.simulation.factory import EngineFactory
+from neuraldbg.session.policy import ExecutionPolicy, Refused
+from neuraldbg.session.session import Session
+from neuraldbg.simulation.factory import EngineOptions
 from neuraldbg.simulation.scoring import TraceScore, score_trace
 from neuraldbg.eval.errors import EvalError
 from neuraldbg.simulation.model_engine import FRAME_TOKEN_CAP
-from neuraldbg.simulation.simulation import Simulation
+from neuraldbg.simulation.target import Target
 from neuraldbg.source.index import index_text
 from neuraldbg.source.model import FunctionInfo, SourceIndex
 from neuraldbg.trace.frames import Trace
@@ -76,22 +78,38 @@ def _entry(program: Program) -> tuple[SourceIndex, FunctionInfo]:
     return index, fn
 
 
-def _first_locals(truth: Trace | None) -> dict[str, str] | None:
-    """The real argument reprs, as the tracer wrote them in the call frame."""
-    if truth is None or not truth.frames or truth.frames[0].event != "call":
-        return None
-    return dict(truth.frames[0].locals)
+class _SessionPredictor:
+    """Runs through a session of its own (the one owner of runs): the
+    harness's programs are not editor documents, so nothing is cached."""
 
+    backend: str
+    needs_truth: bool
 
-class _Unrated:
-    """A predictor without a model: the real run has nothing to be rated under
-    (exec is the real run; replay reproduces it by construction)."""
+    def __init__(self, settings: Settings, *, options: EngineOptions = EngineOptions(),
+                 progress: ProgressCallback | None = None) -> None:
+        self.session = Session(replace(settings, allow_execution=True), policy=ExecutionPolicy.command_line(),
+                               workers=1, progress=progress)
+        self.options = options
+
+    def _run(self, program: Program, max_frames: int, truth: Trace | None) -> Trace:
+        index, fn = _entry(program)
+        target = Target(program.path, program.source, index, fn, program.call, "explicit")
+        settings = replace(self.session.settings, max_frames=max_frames)
+        try:
+            run = self.session.open_run(target, settings, truth=truth, options=self.options)
+        except Refused as exc:
+            raise EvalError(str(exc)) from None
+        return run.run_to_end()
 
     def score(self, program: Program, truth: Trace) -> TraceScore | None:
+        """No model to rate the real run under (exec is the real run; replay reproduces it by construction)."""
         return None
 
+    def close(self) -> None:
+        self.session.engines.close()
 
-class ExecPredictor(_Unrated):
+
+class ExecPredictor(_SessionPredictor):
     """The real run, walked through the simulation (its own prediction)."""
 
     backend = "exec"
@@ -99,23 +117,14 @@ class ExecPredictor(_Unrated):
     needs_truth = True
 
     def __init__(self, limits: Limits = Limits()) -> None:
+        super().__init__(Settings(backend="exec"))
         self.limits = limits
 
     def predict(self, program: Program, *, max_frames: int, truth: Trace | None) -> Trace:
-        from neuraldbg.simulation.exec_engine import ExecEngine
-
-        if truth is None:
-            truth = program.truth(self.limits)
-        sim = Simulation(ExecEngine(truth), function=program.function, call=program.call, max_frames=max_frames)
-        trace = sim.run_to_end()
-        trace.stdout = truth.stdout
-        return trace
-
-    def close(self) -> None:
-        """Nothing to release."""
+        return self._run(program, max_frames, truth if truth is not None else program.truth(self.limits))
 
 
-class ReplayPredictor(_Unrated):
+class ReplayPredictor(_SessionPredictor):
     """The real run replayed as token ids through the model path."""
 
     backend = "replay"
@@ -123,69 +132,40 @@ class ReplayPredictor(_Unrated):
     needs_truth = True
 
     def __init__(self, limits: Limits = Limits(), sampling: Sampling = Sampling()) -> None:
-        from neuraldbg.trace.tokenizer import TextTokenizer
-
+        super().__init__(Settings(backend="replay"), options=EngineOptions(sampling=sampling))
         self.limits = limits
-        self.sampling = sampling
-        self.tok: TokenizerLike = TextTokenizer()
 
     def predict(self, program: Program, *, max_frames: int, truth: Trace | None) -> Trace:
-        from neuraldbg.backends.replay import ReplayBackend
-        from neuraldbg.simulation.model_engine import ModelEngine
-
-        if truth is None:
-            truth = program.truth(self.limits)
-        index, fn = _entry(program)
-        if not truth.frames:
-            # Nothing to replay: the real run could not start.
-            return Trace(function=program.function, call=program.call, backend="replay", status="error",
-                         error=truth.error or "the real run produced no frames", predicted=True, model="replay")
-        backend = ReplayBackend.for_trace(truth, self.tok, source=program.source, functions=index.functions)
-        engine = ModelEngine(backend, self.tok, source=program.source, function=fn, functions=index.functions,
-                             call=program.call, sampling=self.sampling, backend_kind="replay",
-                             call_locals=_first_locals(truth))
-        return Simulation(engine, function=program.function, call=program.call, max_frames=max_frames).run_to_end()
-
-    def close(self) -> None:
-        """Nothing to release."""
+        return self._run(program, max_frames, truth if truth is not None else program.truth(self.limits))
 
 
-class ModelPredictor:
-    """CWM (or any model) through a shared token backend."""
+class ModelPredictor(_SessionPredictor):
+    """CWM (or any model) through the session's shared token backend."""
 
     needs_truth = False
 
-    def __init__(self, backend: TokenBackend, tok: TokenizerLike, *, backend_kind: str, sampling: Sampling,
-                 frame_token_cap: int = FRAME_TOKEN_CAP, factory: EngineFactory | None = None) -> None:
-        self.impl = backend
-        self.tok = tok
-        self.backend = backend_kind
-        self.model = backend.name
-        self.sampling = sampling
-        self.frame_token_cap = frame_token_cap
-        self._factory = factory
+    def __init__(self, settings: Settings, *, sampling: Sampling, frame_token_cap: int = FRAME_TOKEN_CAP,
+                 progress: ProgressCallback | None = None, loaded: tuple[TokenBackend, TokenizerLike] | None = None) -> None:
+        """``loaded``: a backend already in this process (else the settings' is loaded here)."""
+        super().__init__(settings, options=EngineOptions(sampling=sampling, frame_token_cap=frame_token_cap),
+                         progress=progress)
+        self.backend = settings.backend
+        if loaded is not None:
+            self.session.engines.adopt(self.session.settings, *loaded)
+        self.impl, self.tok = self.session.engines.backend(self.session.settings)
+        self.model = self.impl.name
 
     def predict(self, program: Program, *, max_frames: int, truth: Trace | None) -> Trace:
-        from neuraldbg.simulation.model_engine import ModelEngine
-
-        index, fn = _entry(program)
         # With a real run at hand, the call frame shows the arguments as the
         # tracer (and CWM's training data) wrote them; else they are bound
         # from the call's text.
-        engine = ModelEngine(self.impl, self.tok, source=program.source, function=fn, functions=index.functions,
-                             call=program.call, sampling=self.sampling, backend_kind=self.backend,
-                             frame_token_cap=self.frame_token_cap, call_locals=_first_locals(truth))
-        return Simulation(engine, function=program.function, call=program.call, max_frames=max_frames).run_to_end()
+        return self._run(program, max_frames, truth)
 
     def score(self, program: Program, truth: Trace) -> TraceScore | None:
         if not isinstance(self.impl, ScoringBackend) or not truth.frames:
             return None
         _index, fn = _entry(program)
         return score_trace(self.impl, self.tok, source=program.source, function=fn, trace=truth)
-
-    def close(self) -> None:
-        if self._factory is not None:
-            self._factory.close()
 
 
 def make_predictor(backend: str, *, model: str = "", url: str = "", api_key: str = "",
@@ -199,13 +179,9 @@ def make_predictor(backend: str, *, model: str = "", url: str = "", api_key: str
         return ReplayPredictor(limits, sampling)
     if backend not in EVAL_BACKENDS:
         raise EvalError(f"unknown backend {backend!r} (use one of {', '.join(EVAL_BACKENDS)})")
-    factory = EngineFactory(progress=progress, require_permission=False)
     settings = Settings(backend=backend, profile=model, url=url, api_key=api_key,
                         temperature=sampling.temperature, seed=sampling.seed or 0)
     try:
-        impl, tok = factory.backend(settings)
+        return ModelPredictor(settings, sampling=sampling, frame_token_cap=frame_token_cap, progress=progress)
     except BackendError as exc:
-        factory.close()
         raise EvalError(str(exc)) from None
-    return ModelPredictor(impl, tok, backend_kind=backend, sampling=sampling, frame_token_cap=frame_token_cap,
-                          factory=factory)

@@ -1,8 +1,12 @@
 """A workspace session: documents, the trace cache and the work queue.
 
-Protocol front ends (LSP server, debug adapter, CLI) ask the session for
-traces; they never run engines themselves. One trace is kept per
-(document, function, input, backend, sampling) and shared by every feature.
+Protocol front ends (LSP server, debug adapter, CLI, evaluation harness)
+ask the session for traces or open a :class:`Run` through
+:meth:`Session.open_run`, the one place that chooses the input, applies the
+execution policy, builds the engine and the simulation and hands out the
+model lock. One trace is kept per (document, function, input, backend,
+sampling) and shared by every feature: a debug session on a function the
+server already ran for real starts from that run.
 A cached trace stays valid while the source it depended on is unchanged: the
 function itself, every function of the document the trace entered, and the
 module-level code; an edit elsewhere leaves it alone.
@@ -29,10 +33,13 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from neuraldbg.simulation.agreement import Agreement, measure_agreement
-from neuraldbg.backends.base import BackendError, CancelToken, Cancelled, ScoringBackend
+from neuraldbg.backends.base import BackendError, CancelToken, Cancelled, ProgressCallback, ScoringBackend
 from neuraldbg.config import Settings
-from neuraldbg.simulation.factory import EngineFactory
+from neuraldbg.session.policy import ExecutionPolicy, RefusalKind, Refused, imagines_inputs, runs_code
+from neuraldbg.session.runs import Run
+from neuraldbg.simulation.factory import EngineFactory, EngineOptions
 from neuraldbg.simulation.simulation import Simulation
+from neuraldbg.simulation.target import Target
 from neuraldbg.source.document import Document
 from neuraldbg.source.model import FunctionInfo, SourceIndex
 from neuraldbg.trace.frames import Frame, Trace
@@ -65,6 +72,7 @@ class TraceEntry:
     started: bool = False
     settings: Settings | None = None  # the settings it runs under (None: the session's)
     agreement: Agreement | None = None  # the real run rated under this trace's model, once known
+    refusal: RefusalKind | None = None  # set when the execution policy refused the run
 
 
 class InputError(ValueError):
@@ -88,9 +96,11 @@ def module_hash(text: str, functions: list[FunctionInfo]) -> str:
 
 class Session:
     def __init__(self, settings: Settings | None = None, *, engines: EngineFactory | None = None,
-                 workers: int = 2) -> None:
+                 workers: int = 2, policy: ExecutionPolicy | None = None,
+                 progress: ProgressCallback | None = None) -> None:
         self.settings = settings or Settings()
-        self.engines = engines or EngineFactory()
+        self.engines = engines or EngineFactory(progress=progress)
+        self.policy = policy or ExecutionPolicy.workspace()
         self.documents: dict[str, Document] = {}
         self.entries: dict[TraceKey, TraceEntry] = {}
         self.user_calls: dict[tuple[str, str], str] = {}  # (uri, qualname) -> call set by the user
@@ -184,7 +194,7 @@ class Session:
         self.user_calls[(uri, qualname)] = call
         return call
 
-    def input_for(self, uri: str, qualname: str) -> tuple[str, str]:
+    def input_for(self, uri: str, qualname: str, settings: Settings | None = None) -> tuple[str, str]:
         """(call, origin): the user's entry, then doctest / __main__ / pytest
         entries; on model backends an empty call means "imagine inputs"."""
         from neuraldbg.source.calls import default_call_for
@@ -196,7 +206,7 @@ class Session:
             entry = default_call_for(index, qualname)
             if entry is not None and entry.call:
                 return entry.call, entry.kind
-        if self.engines.imagines_inputs(self.settings):
+        if imagines_inputs((settings or self.settings).backend):
             return "", "imagined"
         raise InputError(f"no input for {qualname}: add a doctest example, a call under if __name__ == '__main__', or set one")
 
@@ -230,12 +240,13 @@ class Session:
         backend = s.backend if s.backend != "remote" else f"remote:{s.url}"
         if s.backend == "local":
             backend = f"local:{s.profile}"
-        return TraceKey(uri, qualname, call, backend, s.sampling_key)
+        # A real run has no sampling: every exec request of one input shares it.
+        return TraceKey(uri, qualname, call, backend, (0.0, 0) if s.backend == "exec" else s.sampling_key)
 
     def cached(self, uri: str, qualname: str, call: str | None = None, *, settings: Settings | None = None) -> TraceEntry | None:
         if call is None:
             try:
-                call, _ = self.input_for(uri, qualname)
+                call, _ = self.input_for(uri, qualname, settings)
             except InputError:
                 return None
         entry = self.entries.get(self.key_for(uri, qualname, call, settings))
@@ -254,7 +265,7 @@ class Session:
         if uri not in self.documents:
             raise KeyError(uri)
         if call is None:
-            call, _ = self.input_for(uri, qualname)
+            call, _ = self.input_for(uri, qualname, settings)
         entry = self.cached(uri, qualname, call, settings=settings)
         if entry is not None:
             if not entry.started and priority < entry.priority:
@@ -319,44 +330,31 @@ class Session:
 
     async def _run(self, entry: TraceEntry) -> None:
         loop = asyncio.get_running_loop()
-        doc = self.documents.get(entry.key.uri)
-        if doc is None:
+        if entry.key.uri not in self.documents:
             entry.trace.error, entry.trace.status = "document closed", "error"
             return
-        settings = entry.settings or self.settings
-        source, index = doc.text, doc.index
-        fn = index.function(entry.key.function)
-        if fn is None:
-            entry.trace.error, entry.trace.status = f"no function {entry.key.function!r}", "error"
+        try:
+            target = self.target_for(entry.key.uri, entry.key.function, entry.key.call)
+        except InputError as exc:
+            entry.trace.error, entry.trace.status = str(exc), "error"
             return
-        path = _uri_to_path(entry.key.uri)
 
         def on_frame(step: int, frame: Frame) -> None:
             loop.call_soon_threadsafe(self._on_frame, entry, step, frame)
 
         def work() -> Trace:
-            engine = self.engines.make(settings, source=source, index=index, function=fn, call=entry.key.call, path=path,
-                                       cancel=entry.cancel)
-            entry.trace.model, entry.trace.predicted = engine.model, engine.predicted  # for views of the streaming trace
-            sim = Simulation(engine, function=fn.qualname, call=entry.key.call, max_frames=settings.max_frames)
-            sim.listeners.append(on_frame)
-            lock = self.model_lock if engine.predicted else None
-            if lock is not None:
-                lock.acquire()
-            try:
-                trace = sim.run_to_end(cancel=entry.cancel)
-                truth = getattr(engine, "truth", None)
-                if isinstance(truth, Trace) and not trace.predicted:
-                    trace.stdout = truth.stdout  # what the real run printed (as the CLI's json shows it)
-                return trace
-            finally:
-                if lock is not None:
-                    lock.release()
+            run = self.open_run(target, entry.settings, cancel=entry.cancel)
+            entry.trace.model, entry.trace.predicted = run.simulation.engine.model, run.predicted  # for views of the streaming trace
+            run.simulation.listeners.append(on_frame)
+            return run.run_to_end(cancel=entry.cancel)
 
         try:
             trace = await loop.run_in_executor(self._pool, work)
         except Cancelled:
             entry.trace.status, entry.trace.error = "error", "cancelled"
+            return
+        except Refused as exc:
+            entry.trace.status, entry.trace.error, entry.refusal = "error", str(exc), exc.kind
             return
         except Exception as exc:
             entry.trace.status, entry.trace.error = "error", _one_line(exc)
@@ -364,6 +362,56 @@ class Session:
         entry.trace = trace
         names = {f.function for f in trace.frames}
         entry.deps = {**self._deps_now(entry.key.uri, names), **{k: v for k, v in entry.deps.items()}}
+
+    # -- runs ----------------------------------------------------------------
+    def target_for(self, uri: str, qualname: str, call: str | None = None, settings: Settings | None = None) -> Target:
+        """The open document's function with its input (``call`` None: the
+        session's choice, see :meth:`input_for`); raises InputError."""
+        doc = self.documents.get(uri)
+        if doc is None:
+            raise InputError(f"{uri} is not open")
+        text, index = doc.text, doc.index
+        fn = index.function(qualname)
+        if fn is None:
+            raise InputError(f"no function {qualname!r} in this document")
+        origin = "explicit"
+        if call is None:
+            call, origin = self.input_for(uri, qualname, settings)
+        return Target(_uri_to_path(uri), text, index, fn, call, "imagined" if not call else origin, uri=uri)
+
+    def open_run(self, target: Target, settings: Settings | None = None, *, cancel: CancelToken | None = None,
+                 truth: Trace | None = None, options: EngineOptions = EngineOptions()) -> Run:
+        """Open a run of ``target``: the execution policy first (raises
+        :class:`~neuraldbg.session.policy.Refused`), then the engine and the
+        simulation. On exec and replay the real run is the one the session
+        already made of this input when there is one, else ``truth`` when the
+        caller has it, else it runs here (seconds: call off the event loop)."""
+        s = self.settings_for(target.uri, target.function.qualname, settings) if target.uri else (settings or self.settings)
+        self.policy.check(s, target.index)
+        if not target.call:
+            self.policy.check_imagine(s.backend)
+        known = self._known_real_run(target, s) if runs_code(s.backend) else None
+        if cancel is not None and cancel.cancelled:
+            raise Cancelled()
+        engine = self.engines.make(s, source=target.source, index=target.index, function=target.function,
+                                   call=target.call, path=target.path, truth=known or truth, options=options)
+        sim = Simulation(engine, function=target.function.qualname, call=target.call or "<imagined>",
+                         max_frames=s.max_frames)
+        real = getattr(engine, "truth", None) if runs_code(s.backend) else None
+        return Run(target, s, sim, self.model_lock, real_run=real if isinstance(real, Trace) else (known or truth),
+                   reused=known is not None)
+
+    def _known_real_run(self, target: Target, settings: Settings) -> Trace | None:
+        """The finished real run of this input in the cache, if its source is the target's."""
+        doc = self.documents.get(target.uri) if target.uri else None
+        if doc is None or doc.text != target.source:
+            return None
+        entry = self.entries.get(self.key_for(target.uri, target.function.qualname, target.call,
+                                              replace(settings, backend="exec")))
+        if entry is None or not entry.done.is_set() or not self._valid(entry):
+            return None
+        trace = entry.trace
+        return trace if not trace.predicted and trace.status in ("complete", "truncated") and trace.frames else None
 
     # -- the real run rated under the model ------------------------------
     def real_run_settings(self) -> Settings:

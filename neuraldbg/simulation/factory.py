@@ -1,4 +1,4 @@
-"""Build the engine for a trace from the settings: exec (a real run in the
+"""Build the engine for a run from the settings: exec (a real run in the
 sandbox), replay (a real run fed back through the model path), local or
 remote (CWM). Model backends are loaded once and shared."""
 
@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from neuraldbg.backends.base import BackendError, CancelToken, ProgressCallback
+from neuraldbg.backends.base import BackendError, ProgressCallback, Sampling
 from neuraldbg.config import Settings
+from neuraldbg.simulation.exec_engine import ExecEngine
 from neuraldbg.simulation.simulation import Engine
 from neuraldbg.source.model import FunctionInfo, SourceIndex
+from neuraldbg.trace.frames import Trace
 
 if TYPE_CHECKING:
     from neuraldbg.backends.base import TokenBackend
@@ -20,61 +23,62 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class ExecutionNotAllowed(BackendError):
-    pass
+@dataclass(frozen=True)
+class EngineOptions:
+    """Overrides of what the settings say, for callers that fix them (the evaluation harness)."""
+
+    sampling: Sampling | None = None  # the frames' sampling (default: the settings' profile plan)
+    frame_token_cap: int | None = None  # tokens one frame may take (default: the sampling's max_tokens)
 
 
 class EngineFactory:
-    def __init__(self, *, progress: ProgressCallback | None = None, require_permission: bool = True) -> None:
-        # The CLI runs what the user asked for; the language server must be
-        # told that the workspace may execute code.
-        self.require_permission = require_permission
+    """Builds engines (only for the session, which applies the execution
+    policy first) and keeps the model backends loaded."""
+
+    def __init__(self, *, progress: ProgressCallback | None = None) -> None:
         self.progress = progress
         self._backends: dict[tuple[Any, ...], tuple["TokenBackend", "TokenizerLike"]] = {}
         self._lock = threading.Lock()
 
     @staticmethod
-    def imagines_inputs(settings: Settings) -> bool:
-        return settings.backend in ("local", "remote")
-
-    def _check_exec(self, settings: Settings) -> None:
-        if self.require_permission and not settings.allow_execution:
-            raise ExecutionNotAllowed(
-                "running code is not allowed in this workspace: enable the setting neuraldbg.allowExecution "
-                "(trusted workspaces only) or use a model backend"
-            )
-
-    def _truth(self, settings: Settings, source: str, function: FunctionInfo, call: str, path: str):
+    def real_run(settings: Settings, source: str, function: FunctionInfo, call: str, path: str) -> Trace:
+        """The sandboxed real run of ``call`` (seconds: call off the event loop)."""
         from neuraldbg.tracer import Limits, run_trace
 
-        self._check_exec(settings)
         limits = Limits(wall_seconds=settings.timeout_seconds, max_frames=settings.max_frames)
         return run_trace(source, call, function=function.qualname, path=path, limits=limits)
 
     def make(self, settings: Settings, *, source: str, index: SourceIndex, function: FunctionInfo, call: str,
-             path: str, cancel: CancelToken | None = None) -> Engine:
+             path: str, truth: Trace | None = None, options: EngineOptions = EngineOptions()) -> Engine:
+        """The engine for one run. ``truth``: the real run of this input when
+        already known (exec walks it, replay replays it, a model shows its
+        call frame's arguments as the tracer wrote them); else exec and
+        replay run the program here."""
+        if settings.backend in ("exec", "replay") and truth is None:
+            truth = self.real_run(settings, source, function, call, path)
         if settings.backend == "exec":
-            from neuraldbg.simulation.exec_engine import ExecEngine
-
-            return ExecEngine(self._truth(settings, source, function, call, path))
+            assert truth is not None
+            return ExecEngine(truth)
         from neuraldbg.simulation.model_engine import FRAME_TOKEN_CAP, ModelEngine
         from neuraldbg.simulation.sampling import sampling_plan
 
         plan = sampling_plan(settings, default_max_tokens=FRAME_TOKEN_CAP)
+        frames, inputs = (options.sampling, options.sampling) if options.sampling is not None else (plan.frames, plan.inputs)
+        call_locals = dict(truth.frames[0].locals) if truth is not None and truth.frames and truth.frames[0].event == "call" else None
         if settings.backend == "replay":
             from neuraldbg.backends.replay import ReplayBackend
             from neuraldbg.trace.tokenizer import TextTokenizer
 
-            truth = self._truth(settings, source, function, call, path)
-            tok = TextTokenizer()
-            backend = ReplayBackend.for_trace(truth, tok, source=source, functions=index.functions)
-            call_locals = dict(truth.frames[0].locals) if truth.frames else None
-            return ModelEngine(backend, tok, source=source, function=function, functions=index.functions, call=call,
-                               sampling=plan.frames, input_sampling=plan.inputs, backend_kind="replay",
-                               call_locals=call_locals)
-        backend, tok = self.backend(settings)
+            assert truth is not None
+            if not truth.frames:  # nothing to replay: the real run could not start (its error ends the trace)
+                return ExecEngine(truth, backend="replay", model="replay", predicted=True)
+            tok: TokenizerLike = TextTokenizer()
+            backend: TokenBackend = ReplayBackend.for_trace(truth, tok, source=source, functions=index.functions)
+        else:
+            backend, tok = self.backend(settings)
         return ModelEngine(backend, tok, source=source, function=function, functions=index.functions, call=call,
-                           sampling=plan.frames, input_sampling=plan.inputs, backend_kind=settings.backend)
+                           sampling=frames, input_sampling=inputs, backend_kind=settings.backend,
+                           frame_token_cap=options.frame_token_cap, call_locals=call_locals)
 
     def backend(self, settings: Settings) -> tuple["TokenBackend", "TokenizerLike"]:
         """The shared model backend for these settings (loaded on first use)."""
@@ -83,6 +87,12 @@ class EngineFactory:
             if key not in self._backends:
                 self._backends[key] = self._load(settings)
             return self._backends[key]
+
+    def adopt(self, settings: Settings, backend: "TokenBackend", tok: "TokenizerLike") -> None:
+        """Use an already loaded backend for these settings (an in-process
+        model built by a test, a benchmark or a host that loaded it itself)."""
+        with self._lock:
+            self._backends[self._key(settings)] = (backend, tok)
 
     def loaded(self, settings: Settings) -> "TokenBackend | None":
         """The shared backend for these settings if it is loaded (never loads)."""

@@ -26,6 +26,7 @@ class Target:
     function: FunctionInfo
     call: str  # "" means: let the model imagine the inputs
     call_origin: str  # "explicit", "doctest", "main", "pytest", "marker", "imagined"
+    uri: str = ""  # the editor's document it was read from ("": the file on disk)
 
 
 def read_source(path: str) -> str:
