@@ -144,10 +144,10 @@ def test_debug_edit_on_replay_resimulates() -> None:
     cannot imagine what an edit changes, see backends/replay.py.)"""
     steps = "n\nn\n{edit}c 13\np count\nq\n"  # to step 2 (the for line), [edit], run to step 8 (count += 1)
     plain = debug_script(steps.format(edit=""), "--backend", "replay")
-    assert "[8]     -> count_letter:13" in plain and "  count = 0\n" in plain, plain
+    assert "[8]     -> count_letter:13" in plain and "(ndbg)   count = 0\n" in plain.split("[8]", 1)[1], plain
     edited = debug_script(steps.format(edit="e count=40\n"), "--backend", "replay")
     assert "count = 40 (re-simulating from here)" in edited
-    assert "[8]     -> count_letter:13" in edited and "  count = 40\n" in edited.split("[8]", 1)[1], edited
+    assert "[8]     -> count_letter:13" in edited and "(ndbg)   count = 40\n" in edited.split("[8]", 1)[1], edited
 
 
 def test_debug_edit_of_the_input_resimulates_on_a_model(oracle_server_url: str) -> None:
