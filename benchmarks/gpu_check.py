@@ -24,10 +24,10 @@ and measures through ``neuraldbg.backends.local.LocalBackend``:
 4. ``torch.cuda.max_memory_allocated`` while a 32,768-token prompt (that
    trace, tiled) is prefilled through the backend's chunked prefill into an
    empty pool, against ``neuraldbg doctor``'s estimate (``doctor.plan``:
-   weights + ``doctor_kv`` for one context of 32,768 tokens):
+   weights + ``kv_budget`` for one context of 32,768 tokens):
    ``gpu.peak_gib``, ``gpu.doctor_estimate_gib``, ``gpu.peak_over_estimate``
    (and ``gpu.kv_held_over_doctor``: the KV storage the context holds after
-   the prefill against doctor_kv's bytes for one context).
+   the prefill against kv_budget's bytes for one context).
 
 Each part checks the time left first (``--budget-s``, 450 s by default; the
 decode loops stop at their share too): a part that would not fit prints its

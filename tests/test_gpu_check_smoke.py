@@ -54,7 +54,7 @@ def test_smoke_run_prints_every_figure_with_a_sane_value(smoke) -> None:
     assert smoke.stdout.count("real run kept") == 2
     assert got["tokens_per_forward_k8"] > 1
     assert got["peak_over_estimate"] == pytest.approx(got["peak_gib"] / got["doctor_estimate_gib"], rel=1e-2)
-    # the KV storage the backend really held after the chunked prefill is what doctor_kv says one context takes
+    # the KV storage the backend really held after the chunked prefill is what kv_budget says one context takes
     assert got["kv_held_over_doctor"] == pytest.approx(1.0, abs=1e-3)
 
 

@@ -115,7 +115,7 @@ def models_dir() -> Path:
     env = os.environ.get(MODELS_DIR_ENV)
     if env:
         return Path(env).expanduser()
-    return Path(__file__).resolve().parent.parent / "models"
+    return Path(__file__).resolve().parents[2] / "models"
 
 
 def weights_dir(models_root: Path | None = None) -> Path:

@@ -350,7 +350,7 @@ class DebugAdapter:
         elif launched.sim.engine.predicted:
             # A model backend: a new sample (new inputs when they are imagined).
             sim = launched.sim
-            sim.engine.reseed(launched.settings.seed + self._restarts)
+            sim.reseed(launched.settings.seed + self._restarts)
             self._start(launched)
         else:
             launched = self._prepare(launched.config)  # run it again: the file may have changed

@@ -237,7 +237,7 @@ class Session:
 
     def key_for(self, uri: str, qualname: str, call: str, settings: Settings | None = None) -> TraceKey:
         s = self.settings_for(uri, qualname, settings)
-        backend = s.backend if s.backend != "remote" else f"remote:{s.url}"
+        backend = s.backend if s.backend != "remote" else f"remote:{s.url or s.profile}"
         if s.backend == "local":
             backend = f"local:{s.profile}"
         # A real run has no sampling: every exec request of one input shares it.
@@ -397,21 +397,29 @@ class Session:
                                    call=target.call, path=target.path, truth=known or truth, options=options)
         sim = Simulation(engine, function=target.function.qualname, call=target.call or "<imagined>",
                          max_frames=s.max_frames)
+        predicted = None if runs_code(s.backend) else self._known_trace(target, s)
+        if predicted is not None:
+            sim.known, sim.known_complete = list(predicted.frames), predicted.status == "complete"
         real = getattr(engine, "truth", None) if runs_code(s.backend) else None
         return Run(target, s, sim, self.model_lock, real_run=real if isinstance(real, Trace) else (known or truth),
                    reused=known is not None)
 
     def _known_real_run(self, target: Target, settings: Settings) -> Trace | None:
         """The finished real run of this input in the cache, if its source is the target's."""
+        trace = self._known_trace(target, replace(settings, backend="exec"))
+        return trace if trace is not None and not trace.predicted else None
+
+    def _known_trace(self, target: Target, settings: Settings) -> Trace | None:
+        """The finished trace of this input under ``settings`` in the cache,
+        if its source is the target's (else None: the run starts afresh)."""
         doc = self.documents.get(target.uri) if target.uri else None
         if doc is None or doc.text != target.source:
             return None
-        entry = self.entries.get(self.key_for(target.uri, target.function.qualname, target.call,
-                                              replace(settings, backend="exec")))
+        entry = self.entries.get(self.key_for(target.uri, target.function.qualname, target.call, settings))
         if entry is None or not entry.done.is_set() or not self._valid(entry):
             return None
         trace = entry.trace
-        return trace if not trace.predicted and trace.status in ("complete", "truncated") and trace.frames else None
+        return trace if trace.status in ("complete", "truncated") and trace.frames else None
 
     # -- the real run rated under the model ------------------------------
     def real_run_settings(self) -> Settings:

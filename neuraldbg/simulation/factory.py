@@ -113,15 +113,11 @@ class EngineFactory:
             backend = LocalBackend.load(settings.profile, progress=self.progress)
             return backend, backend.tokenizer
         if settings.backend == "remote":
-            if not settings.url:
-                raise BackendError("the remote backend needs neuraldbg.url (e.g. http://gpu-host:8000)")
-            from neuraldbg.backends.remote import RemoteBackend
+            from neuraldbg.backends.remote import remote_backend
 
-            remote = RemoteBackend(settings.url, api_key=settings.api_key or None)
-            tok = getattr(remote, "tokenizer", None)
-            if tok is None:
-                raise BackendError("the remote backend needs CWM's tokenizer locally to send token ids")
-            return remote, tok
+            # A remote profile (models/vllm-remote.toml ...) gives the url, served model, stop ids and key variable.
+            remote = remote_backend(settings.profile, url=settings.url, api_key=settings.api_key)
+            return remote, remote.tokenizer
         raise BackendError(f"unknown backend {settings.backend!r}")
 
     def close(self) -> None:

@@ -81,6 +81,11 @@ class Simulation:
     call: str
     max_frames: int = 2000
     listeners: list[FrameListener] = field(default_factory=list)
+    # Frames an earlier run of this input already made (a cached model trace):
+    # start() shows them again, taught to the engine, and the engine is asked
+    # only past them or where a step forces another event.
+    known: list[Frame] = field(default_factory=list)
+    known_complete: bool = False  # the known frames end with the entry scope's exit
 
     frames: list[Frame] = field(default_factory=list)
     done: bool = False
@@ -98,8 +103,22 @@ class Simulation:
         self._future.clear()
         self.engine.truncate(0)
         self.done, self.status, self.error = False, "streaming", None
-        self._accept(self.engine.first(cancel))
+        if self.known and self.engine.supports_edit:
+            self._resume(self.known)
+        else:
+            self._accept(self.engine.first(cancel))
         return self.current
+
+    def _resume(self, known: list[Frame]) -> None:
+        """Start from ``known``: every frame teacher-forced into the engine,
+        the first shown, the rest ahead as after a step back."""
+        for step, frame in enumerate(known):
+            self.engine.replace(step, frame)
+        self.engine.truncate(1)
+        self.frames.append(known[0])
+        self._future = list(reversed(known[1:]))
+        for listener in list(self.listeners):
+            listener(0, known[0])
 
     def _accept(self, step: Step) -> bool:
         """Append the engine's frame; returns False when the trace ended."""
@@ -123,6 +142,9 @@ class Simulation:
             return False
         if not self.frames:
             return self._accept(self.engine.first(cancel))
+        if not self._future and self.known_complete and self.frames == self.known[: len(self.frames)] \
+                and len(self.frames) == len(self.known):
+            return self._accept(Step(None, status="complete"))
         if self._future:
             nxt = self._future[-1]
             if forced is None or nxt.event == forced:
@@ -226,8 +248,13 @@ class Simulation:
             listener(step, edited)
         return edited
 
-    def resample(self, seed: int | None, cancel: CancelToken | None = None) -> Frame | None:
+    def reseed(self, seed: int | None) -> None:
+        """A new sample from the next start: the known frames were the old one's."""
+        self.known, self.known_complete = [], False
         self.engine.reseed(seed)
+
+    def resample(self, seed: int | None, cancel: CancelToken | None = None) -> Frame | None:
+        self.reseed(seed)
         return self.start(cancel)
 
     def trace(self) -> Trace:
