@@ -20,7 +20,9 @@ from neuraldbg.simulation.agreement import Agreement, FirstDivergence
 from neuraldbg.backends.base import CancelToken, TokenScore
 from neuraldbg.config import Settings
 from neuraldbg.simulation.factory import EngineFactory
-from neuraldbg.server.controller import Controller
+from neuraldbg.server.features import hover, lifecycle
+from neuraldbg.server.state import ServerState
+from neuraldbg.server.wiring import connect
 from neuraldbg.server.diagnostics import agreement_problems
 from neuraldbg.server.hover import footer
 from neuraldbg.source.index import index_text
@@ -102,7 +104,7 @@ class _Factory(EngineFactory):
 
 
 class _Server:
-    """What the controller sends, kept."""
+    """What the server state sends, kept."""
 
     def __init__(self) -> None:
         self.published: dict[str, list[types.Diagnostic]] = {}
@@ -115,12 +117,12 @@ class _Server:
         return None
 
 
-def _controller(model: _OtherInput, path: Path, call: str, **settings: Any) -> tuple[Controller, _Server, str]:
-    """A language server's controller on ``model`` (local backend), tracing ``call`` of LOOP in ``path``."""
+def _controller(model: _OtherInput, path: Path, call: str, **settings: Any) -> tuple[ServerState, _Server, str]:
+    """A language server's state on ``model`` (local backend), tracing ``call`` of LOOP in ``path``."""
     path.write_text(LOOP)
     uri = path.as_uri()
     server = _Server()
-    controller = Controller(server)
+    controller = connect(server)
     controller.session.engines = _Factory(model)
     controller.session.settings = Settings(backend="local", profile="oracle", temperature=0.0, **settings)
     controller.session.open(uri, LOOP)
@@ -155,12 +157,12 @@ async def test_the_first_divergence_is_marked_on_the_line_that_made_the_value(or
     assert diag.message.startswith("the model expected `x` to be `6") and "the real run has `4`" in diag.message
     assert "model probability of the real value: " in diag.message
 
-    hover = await controller.hover(types.HoverParams(text_document=types.TextDocumentIdentifier(uri=uri),
-                                                     position=types.Position(line=4, character=14)))
-    text = hover_text(hover)
+    hover_result = await hover.hover(controller, types.HoverParams(text_document=types.TextDocumentIdentifier(uri=uri),
+                                                                   position=types.Position(line=4, character=14)))
+    text = hover_text(hover_result)
     assert "**total**" in text and (f"model agrees with the real run on {rating.agreeing} of {rating.frames} frames; "
                                     f"first divergence at line {FOR_LINE}") in text
-    await controller.shutdown()
+    await lifecycle.shutdown(controller)
 
 
 async def test_no_rating_without_permission_to_run_code(oracle_cwm, tmp_path: Path) -> None:
@@ -172,7 +174,7 @@ async def test_no_rating_without_permission_to_run_code(oracle_cwm, tmp_path: Pa
     assert entry.trace.predicted and len(entry.trace.frames) == 3
     assert [e.key.backend for e in controller.session.entries.values()] == ["local:oracle"]  # no real run
     assert entry.agreement is None and model.scored == 0
-    await controller.shutdown()
+    await lifecycle.shutdown(controller)
 
 
 # -- the language server on the oracle-forced CWM behind model-server -----------------

@@ -1,4 +1,6 @@
-"""The pygls server: feature registration only (the work is in controller.py)."""
+"""The pygls server: feature registration only. Each handler passes its
+params with the :class:`~neuraldbg.server.state.ServerState` to one feature
+module (``neuraldbg.server.features``); ``wiring.connect`` builds the state."""
 
 from __future__ import annotations
 
@@ -11,9 +13,21 @@ from pygls.exceptions import FeatureRequestError
 from pygls.lsp.server import LanguageServer
 
 from neuraldbg import __version__
-from neuraldbg.server.controller import Controller
+from neuraldbg.server.features import (
+    code_actions,
+    code_lenses,
+    commands,
+    debug_adapter,
+    hover,
+    inlay_hints,
+    inline_values,
+    lifecycle,
+    text_sync,
+)
 from neuraldbg.server.lenses import CMD_RESAMPLE, CMD_SET_ENTRY, CMD_SIMULATE, CMD_VERIFY
 from neuraldbg.server.protocol import NeuralDbgProtocol, converter_factory
+from neuraldbg.server.state import ServerState
+from neuraldbg.server.wiring import connect
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +40,7 @@ class NeuralDbgServer(LanguageServer):
     def __init__(self) -> None:
         super().__init__("neuraldbg", __version__, protocol_cls=NeuralDbgProtocol, converter_factory=converter_factory,
                          text_document_sync_kind=types.TextDocumentSyncKind.Incremental)
-        self.controller = Controller(self)
+        self.state = connect(self)
         self._last_error_report = 0.0
         self._suppressed = 0
 
@@ -54,91 +68,94 @@ class NeuralDbgServer(LanguageServer):
     def shutdown(self) -> None:
         # the connection ended (exit, or the client went away): stop trace work
         # so that the process can exit without waiting for it
-        c = self.controller
-        for entry in list(c.session.entries.values()):
-            entry.cancel.cancel()
-        c.fills.shutdown()
-        c.session._pool.shutdown(wait=False, cancel_futures=True)
+        _stop_work(self.state)
         super().shutdown()
+
+
+def _stop_work(state: ServerState) -> None:
+    """Stop the trace and fill work without the event loop (gone when the
+    connection ends): every running trace is cancelled, so the worker
+    threads end. (Session.shutdown also drops its executor's queued jobs; it
+    needs the loop. A synchronous ``Session.stop_now()`` would do both.)"""
+    for entry in list(state.session.entries.values()):
+        entry.cancel.cancel()
+    state.fills.shutdown()
 
 
 def create_server() -> NeuralDbgServer:
     server = NeuralDbgServer()
-    c = server.controller
+    st = server.state
 
     @server.feature(types.INITIALIZE)
     def initialize(params: types.InitializeParams) -> None:
-        c.initialize(params)
+        lifecycle.initialize(st, params)
 
     @server.feature(types.INITIALIZED)
     async def initialized(params: types.InitializedParams) -> None:
-        await c.initialized()
+        await lifecycle.initialized(st)
 
     @server.feature(types.SHUTDOWN)
     async def shutdown(params: Any) -> None:
-        await c.shutdown()
+        await lifecycle.shutdown(st)
 
     @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
     async def did_change_configuration(params: types.DidChangeConfigurationParams) -> None:
-        pushed = params.settings
-        if isinstance(pushed, dict) and isinstance(pushed.get("neuraldbg"), dict):
-            pushed = pushed["neuraldbg"]
-        await c.reload_configuration(pushed)
+        await lifecycle.did_change_configuration(st, params)
 
     @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
     def did_open(params: types.DidOpenTextDocumentParams) -> None:
-        c.did_open(params)
+        text_sync.did_open(st, params)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(params: types.DidChangeTextDocumentParams) -> None:
-        c.did_change(params)
+        text_sync.did_change(st, params)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(params: types.DidCloseTextDocumentParams) -> None:
-        c.did_close(params)
+        text_sync.did_close(st, params)
 
     @server.feature(types.TEXT_DOCUMENT_HOVER)
-    async def hover(params: types.HoverParams) -> types.Hover | None:
-        return await c.hover(params)
+    async def text_document_hover(params: types.HoverParams) -> types.Hover | None:
+        return await hover.hover(st, params)
 
     @server.feature(types.TEXT_DOCUMENT_INLAY_HINT, types.InlayHintOptions(resolve_provider=False))
     async def inlay_hint(params: types.InlayHintParams) -> list[types.InlayHint]:
-        return await c.inlay_hints(params)
+        return await inlay_hints.inlay_hints(st, params)
 
     @server.feature(types.TEXT_DOCUMENT_INLINE_VALUE)
     async def inline_value(params: types.InlineValueParams) -> list[types.InlineValue]:
-        return await c.inline_values(params)
+        return await inline_values.inline_values(st, params)
 
     @server.feature(types.TEXT_DOCUMENT_CODE_LENS, types.CodeLensOptions(resolve_provider=False))
     async def code_lens(params: types.CodeLensParams) -> list[types.CodeLens]:
-        return await c.code_lenses(params)
+        return await code_lenses.code_lenses(st, params)
 
     @server.feature(types.TEXT_DOCUMENT_CODE_ACTION,
                     types.CodeActionOptions(code_action_kinds=[types.CodeActionKind.QuickFix], resolve_provider=False))
     async def code_action(params: types.CodeActionParams) -> list[types.CodeAction]:
-        return await c.holes.code_actions(params)
+        return await code_actions.code_actions(st, params)
 
     @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
     async def inline_completion(params: types.InlineCompletionParams) -> types.InlineCompletionList | None:
-        return await c.holes.inline_completion(params)
+        return await code_actions.inline_completion(st, params)
 
     @server.feature(TRACE_METHOD)
     async def trace(params: Any) -> dict[str, Any]:
-        return await c.requests.trace_request(params)
+        return await commands.trace_request(st, params)
 
     @server.feature(SET_ENTRY_METHOD)
     async def set_entry(params: Any) -> dict[str, Any]:
-        return await c.requests.set_entry_request(params)
+        return await commands.set_entry_request(st, params)
 
     @server.feature(DEBUG_ADAPTER_METHOD)
-    async def debug_adapter(params: Any) -> dict[str, Any]:
-        return await c.requests.debug_adapter(params)
+    async def debug_adapter_request(params: Any) -> dict[str, Any]:
+        return await debug_adapter.debug_adapter(st, params)
 
     async def simulate(ls: NeuralDbgServer, *args: Any) -> dict[str, Any]:
-        return await c.requests.cmd_simulate(list(args))
+        return await commands.simulate(st, list(args))
 
     async def resample(ls: NeuralDbgServer, *args: Any) -> dict[str, Any]:
-        return await c.requests.cmd_resample(list(args))
+        return await commands.resample(st, list(args))
 
     # the aliases are the ids the VS Code palette commands forward under
     for name in (CMD_SIMULATE, "neuraldbg.simulateFunction"):
@@ -148,10 +165,10 @@ def create_server() -> NeuralDbgServer:
 
     @server.command(CMD_VERIFY)
     async def verify(ls: NeuralDbgServer, *args: Any) -> dict[str, Any]:
-        return await c.requests.cmd_verify(list(args))
+        return await commands.verify(st, list(args))
 
     @server.command(CMD_SET_ENTRY)
     async def set_entry_command(ls: NeuralDbgServer, *args: Any) -> dict[str, Any]:
-        return await c.requests.cmd_set_entry(list(args))
+        return await commands.set_entry_command(st, list(args))
 
     return server

@@ -8,7 +8,7 @@ import concurrent.futures
 import hashlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from neuraldbg.backends.base import CancelToken
 from neuraldbg.config import Settings
@@ -27,7 +27,9 @@ from neuraldbg.holes.search import (
 )
 from neuraldbg.simulation.sampling import chat_sampling
 from neuraldbg.session.session import Session
+from neuraldbg.session.policy import runs_code
 from neuraldbg.source.model import FunctionInfo, Hole
+from neuraldbg.trace.frames import Trace
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +41,13 @@ NEEDS_EXECUTION = (
 
 def make_runner(settings: Settings) -> Runner:
     return tracer_runner(settings.timeout_seconds, settings.max_frames)
+
+
+@dataclass(frozen=True)
+class FillPlan:
+    settings: Settings
+    may_run: bool  # the execution policy allows real runs (search by running, checks)
+    trace: Trace | None  # a copy of the function's predicted trace with frames, if any
 
 
 @dataclass
@@ -56,26 +65,37 @@ class FillService:
         spots = tuple((h.span.start_line, h.span.start_col) for h in holes)
         return (uri, digest, spots, s.backend, s.profile, s.url, s.allow_execution, s.temperature, s.seed)
 
+    def plan(self, uri: str, fn: FunctionInfo) -> FillPlan:
+        """What a fill of ``fn`` works from, read on the event loop: the fill
+        thread never touches the session's cache or a streaming trace."""
+        s = self.session.settings
+        may_run = self.session.policy.refusal(self.session.real_run_settings()) is None
+        entry = self.session.cached(uri, fn.qualname)
+        trace = entry.trace if entry is not None and entry.trace.predicted and entry.trace.frames else None
+        return FillPlan(s, may_run, None if trace is None else replace(trace, frames=list(trace.frames)))
+
     def fillers(self, uri: str, fn: FunctionInfo) -> list[Filler]:
         """The fillers to try, best first (raises FillError if none applies)."""
-        s = self.session.settings
+        return self._fillers(self.plan(uri, fn))
+
+    def _fillers(self, plan: FillPlan) -> list[Filler]:
+        s = plan.settings
         runner = make_runner(s)
-        checker = RunChecker(runner) if s.allow_execution else None
-        if s.backend in ("exec", "replay"):
-            if not s.allow_execution:
+        checker = RunChecker(runner) if plan.may_run else None
+        if runs_code(s.backend):
+            if not plan.may_run:
                 raise FillError(NEEDS_EXECUTION.format(backend=s.backend))
             return [SearchFiller(runner)]
         out: list[Filler] = []
-        entry = self.session.cached(uri, fn.qualname)
-        if entry is not None and entry.trace.predicted and entry.trace.frames:
-            out.append(TraceFiller(entry.trace, checker=checker))
-        backend, tok = self.session.engines.backend(s)
+        if plan.trace is not None:
+            out.append(TraceFiller(plan.trace, checker=checker))
+        backend, tok = self.session.engines.backend(s)  # may load the model: in the fill thread
         out.append(ChatFiller(backend, tok, sampling=chat_sampling(s, max_tokens=self.chat_tokens),
                               checker=checker, reasoning=False, lock=self.session.model_lock))
         return out
 
-    def _work(self, uri: str, request: FillRequest, cancel: CancelToken) -> FillResult:
-        return first_fill(self.fillers(uri, request.function), request, cancel)
+    def _work(self, plan: FillPlan, request: FillRequest, cancel: CancelToken) -> FillResult:
+        return first_fill(self._fillers(plan), request, cancel)
 
     def fill(self, uri: str, fn: FunctionInfo, holes: tuple[Hole, ...]) -> asyncio.Future[FillResult]:
         """A future fill of ``holes`` (shared by every caller asking for the
@@ -88,7 +108,8 @@ class FillService:
         request = FillRequest(source=doc.text, index=doc.index, function=fn, holes=holes, path=self.path_of(uri))
         cancel = CancelToken()
         loop = asyncio.get_running_loop()
-        fut = asyncio.ensure_future(loop.run_in_executor(self._pool, self._work, uri, request, cancel))
+        plan = self.plan(uri, fn)
+        fut = asyncio.ensure_future(loop.run_in_executor(self._pool, self._work, plan, request, cancel))
         self._futures[key] = fut
         self._trim(uri, key)
         return fut

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from neuraldbg.session.policy import MODEL_PATH, imagines_inputs
 from neuraldbg.source.model import FunctionInfo
 
 CMD_SIMULATE = "neuraldbg.simulate"
@@ -13,7 +14,6 @@ CMD_VERIFY = "neuraldbg.verify"
 CMD_SET_ENTRY = "neuraldbg.setEntry"
 COMMANDS = (CMD_SIMULATE, CMD_RESAMPLE, CMD_VERIFY, CMD_SET_ENTRY)
 
-MODEL_BACKENDS = ("local", "remote", "replay")
 
 
 @dataclass(frozen=True)
@@ -34,8 +34,8 @@ def lenses_for(fn: FunctionInfo, uri: str, call: str | None, input_origin: str, 
         return out
     shown = call if call else f"{fn.name}(…) with imagined input"
     out.append(Lens(line, f"▶ Simulate {shown}", CMD_SIMULATE, [uri, fn.qualname, call]))
-    if backend in ("local", "remote"):
+    if imagines_inputs(backend):
         out.append(Lens(line, "↻ Resample input", CMD_RESAMPLE, [uri, fn.qualname]))
-    if allow_execution and backend in MODEL_BACKENDS and call:
+    if allow_execution and backend in MODEL_PATH and call:
         out.append(Lens(line, "✓ Verify with a real run", CMD_VERIFY, [uri, fn.qualname, call]))
     return out

@@ -18,7 +18,9 @@ from typing import Any
 
 from lsprotocol import types
 
+from neuraldbg.config import Settings
 from neuraldbg.server.throttle import Throttle
+from neuraldbg.tracer import isolation
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +35,23 @@ def cached_tokens_note(backend: object) -> str | None:
     if getattr(backend, "reports_cached_tokens", None) is False:
         return "the model server does not report cached tokens (prefix-cache reuse unknown)"
     return None
+
+
+def model_name(s: Settings) -> str | None:
+    """The model the status names for a backend."""
+    if s.backend == "local":
+        return s.profile or None
+    if s.backend == "remote":
+        return s.url or None
+    if s.backend == "replay":
+        return "replay"
+    return None
+
+
+def sandbox_status(s: Settings) -> dict[str, Any] | None:
+    """The tracer's isolation, once probed, where workspace code may run."""
+    level = isolation.known()
+    return level.as_json() if level is not None and s.allow_execution else None
 
 
 @dataclass
