@@ -4,11 +4,16 @@ chat filler on a real (tiny, random) CWM model."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from model_support import LOOP
 from neuraldbg.backends.base import BackendStats, CancelToken, Sampling
 from neuraldbg.config import Settings
 from neuraldbg.holes.search import (
@@ -28,6 +33,7 @@ from neuraldbg.holes.search import (
     validate_texts,
 )
 from neuraldbg.server.fills import make_runner
+from neuraldbg.simulation.factory import EngineFactory
 from neuraldbg.source.index import index_text
 from neuraldbg.trace.cwm_tokens import BOS, END_HEADER, EOT_ID, START_HEADER
 from neuraldbg.trace.frames import Frame, Trace
@@ -218,21 +224,62 @@ def test_chat_filler_on_a_tiny_cwm_model(tiny_cwm_dir):
     assert backend.stats.generated_tokens > 0
 
 
-def test_model_fills_hold_the_sessions_model_lock(tiny_cwm_dir):
-    """A chat fill and the session's traces share one model: the fill must take
-    the same lock as trace generation (one generation at a time)."""
-    from neuraldbg.simulation.factory import EngineFactory
+class _Recorded:
+    """The oracle-forced CWM, logging which job (its CancelToken: one per
+    trace, one per fill) each generated token belongs to, in the order the
+    model produced them."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner, self.log, self.kinds = inner, [], {}
+        self._guard = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def generate(self, prompt: Sequence[int], **kwargs: Any) -> Iterator[int]:
+        job = id(kwargs.get("cancel"))
+        self.kinds[job] = "chat" if prompt[1] == START_HEADER else "trace"  # a chat prompt opens with a header
+        for token in self.inner.generate(prompt, **kwargs):
+            with self._guard:
+                self.log.append(job)
+            yield token
+
+    def close(self) -> None:
+        """The shared oracle backend belongs to its fixture."""
+
+
+@pytest.mark.asyncio
+async def test_model_jobs_on_one_session_never_overlap(oracle_cwm):
+    """Two traces (the session runs two workers) and a chat fill, started
+    together on one session's model: a trace is many generations (one or more
+    per frame), and no other job's tokens come between them; the jobs run one
+    after another, never interleaved."""
     from neuraldbg.server.fills import FillService
     from neuraldbg.session.session import Session
 
-    session = Session(Settings(backend="local", profile=str(tiny_cwm_dir)), engines=EngineFactory())
-    uri = "file:///work/hole.py"
-    doc = session.open(uri, HOLE.read_text())
-    service = FillService(session, lambda u: "/work/hole.py")
+    model = _Recorded(oracle_cwm[0])
+    settings = Settings(backend="local", profile="oracle", temperature=0.0)
+    engines = EngineFactory()
+    engines.adopt(settings, model, model.tokenizer)  # type: ignore[arg-type]
+    session = Session(settings, engines=engines)
+    uri, hole_uri = "file:///work/jobs.py", "file:///work/hole.py"  # the oracle runs a program: no holes in the traced one
+    session.open(uri, LOOP)
+    doc = session.open(hole_uri, HOLE.read_text())
+    service = FillService(session, lambda u: u.removeprefix("file://"), chat_tokens=64)
+    fn = doc.index.function("running_max")
+    assert fn is not None
     try:
-        fillers = service.fillers(uri, doc.index.function("running_max"))
-        chat = [f for f in fillers if isinstance(f, ChatFiller)]
-        assert chat and chat[0].lock is session.model_lock
+        traces = [session.request(uri, "count", call="count([2, 5, 1])"),
+                  session.request(uri, "count", call="count([1, 2, 3, 4])")]
+        fill = service.fill(hole_uri, fn, doc.index.holes)
+        for entry in traces:
+            await asyncio.wait_for(entry.done.wait(), 120)
+            assert entry.trace.status == "complete", entry.trace
+        with contextlib.suppress(FillError):  # the model's chat answer is garbage: only its generation counts here
+            await asyncio.wait_for(fill, 120)
     finally:
         service.shutdown()
-        session.engines.close()
+        await session.shutdown()
+    assert sorted(model.kinds.values()) == ["chat", "trace", "trace"], model.kinds
+    runs = [job for i, job in enumerate(model.log) if i == 0 or model.log[i - 1] != job]  # who generated, in turn
+    assert len(runs) == len(set(runs)) == 3, [model.kinds[j] for j in runs]
