@@ -5,9 +5,8 @@ back to defaults with a message (never an exception at the protocol edge)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
-from typing import Any, Literal
+from typing import Any
 
-BackendName = Literal["exec", "local", "remote", "replay"]
 BACKENDS: tuple[str, ...] = ("exec", "local", "remote", "replay")
 
 _KEYS = {

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from neuraldbg.simulation.call_binding import BindingError, bind_call, function_params
+from neuraldbg.source.call_binding import BindingError, bind_call, function_params
 
 
 def test_binds_positional_defaults_varargs_and_keywords() -> None:

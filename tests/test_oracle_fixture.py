@@ -10,7 +10,7 @@ import pytest
 from model_support import model_sim
 from neuraldbg.backends.base import Sampling
 from neuraldbg.backends.oracle import OracleLogitsProcessor, TraceOracle, call_from_locals
-from neuraldbg.simulation.call_binding import function_params
+from neuraldbg.source.call_binding import function_params
 from neuraldbg.simulation.exec_engine import ExecEngine
 from neuraldbg.simulation.simulation import Simulation
 from neuraldbg.source.index import index_text

@@ -9,24 +9,27 @@ import pytest
 from neuraldbg.backends.base import Sampling
 from neuraldbg.backends.replay import ReplayBackend
 from neuraldbg.backends.hf_tokenizer import HFTokenizerAdapter
+from neuraldbg.config import Settings
+from neuraldbg.session.session import Session
 from neuraldbg.simulation.exec_engine import ExecEngine
 from neuraldbg.simulation.model_engine import ModelEngine
 from neuraldbg.simulation.simulation import Simulation, SimulationError
+from neuraldbg.simulation.target import Target
 from neuraldbg.source.index import index_text
 from neuraldbg.trace.cwm_decode import cwm_view
 from neuraldbg.trace.tokenizer import TextTokenizer
 from neuraldbg.tracer import run_trace
 
 
-def replay_sim(source: str, qualname: str, call: str, tok=None) -> tuple[Simulation, object]:
-    tok = tok or TextTokenizer()
+def replay_sim(source: str, qualname: str, call: str) -> tuple[Simulation, object]:
+    """The replay backend's run as every front end gets it (Session.open_run)."""
     truth = run_trace(source, call, function=qualname)
     index = index_text(source)
     fn = index.function(qualname)
-    backend = ReplayBackend.for_trace(truth, tok, source=source, functions=index.functions)
-    engine = ModelEngine(backend, tok, source=source, function=fn, functions=index.functions, call=call,
-                         sampling=Sampling(), backend_kind="replay", call_locals=dict(truth.frames[0].locals))
-    return Simulation(engine, function=qualname, call=call), truth
+    assert fn is not None
+    session = Session(Settings(backend="replay", allow_execution=True))
+    run = session.open_run(Target("<test>", source, index, fn, call, "explicit"), truth=truth)
+    return run.simulation, truth
 
 
 @pytest.mark.slow

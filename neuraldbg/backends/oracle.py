@@ -49,7 +49,7 @@ from typing import Any
 
 from neuraldbg.backends.base import BackendError
 from neuraldbg.backends.replay import ReplayBackend
-from neuraldbg.simulation.call_binding import BindingError, Param, function_params
+from neuraldbg.source.call_binding import BindingError, Param, function_params
 from neuraldbg.source.model import FunctionInfo
 from neuraldbg.trace.cwm_encode import frame_id_lists
 from neuraldbg.trace.cwm_parse import parse_ids

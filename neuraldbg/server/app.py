@@ -73,12 +73,8 @@ class NeuralDbgServer(LanguageServer):
 
 
 def _stop_work(state: ServerState) -> None:
-    """Stop the trace and fill work without the event loop (gone when the
-    connection ends): every running trace is cancelled, so the worker
-    threads end. (Session.shutdown also drops its executor's queued jobs; it
-    needs the loop. A synchronous ``Session.stop_now()`` would do both.)"""
-    for entry in list(state.session.entries.values()):
-        entry.cancel.cancel()
+    """Stop the trace and fill work without the event loop (gone when the connection ends)."""
+    state.session.stop_now()
     state.fills.shutdown()
 
 

@@ -51,6 +51,7 @@ class ExecutionPolicy:
     """The refusals of one front end; ``how_to_allow`` completes "running code is not allowed ..."."""
 
     how_to_allow: str
+    where: str = "here"  # "running code is not allowed <where>"
     # The editor refuses while the user types; a command reports Python's own SyntaxError from the real run.
     refuse_syntax_errors: bool = False
 
@@ -58,7 +59,7 @@ class ExecutionPolicy:
     def workspace() -> "ExecutionPolicy":
         """The language server (and the debug adapter inside it): the workspace setting decides."""
         return ExecutionPolicy("enable the setting neuraldbg.allowExecution (trusted workspaces only)",
-                               refuse_syntax_errors=True)
+                               where="in this workspace", refuse_syntax_errors=True)
 
     @staticmethod
     def launch_request() -> "ExecutionPolicy":
@@ -86,7 +87,7 @@ class ExecutionPolicy:
                            f"fix the syntax error at line {line} first (the {backend} backend runs the file)")
         if not settings.allow_execution:
             return Refused(RefusalKind.EXECUTION_NOT_ALLOWED,
-                           f"running code is not allowed here: the {backend} backend runs your program for real; "
+                           f"running code is not allowed {self.where}: the {backend} backend runs your program for real; "
                            f"{self.how_to_allow}, or use a model backend (local, remote)")
         return None
 

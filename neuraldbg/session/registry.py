@@ -13,11 +13,14 @@ are unique across them); it is an object passed around, not a global.
 from __future__ import annotations
 
 import itertools
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from neuraldbg.trace.frames import Trace
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -68,21 +71,25 @@ class DebugRegistry:
                 self._frames[ref.frame_id] = ref
             self._by_session[session_id] = [ref.frame_id for ref in frames]
             self._latest = session_id
-        for listener in list(self.listeners):
-            try:
-                listener(session_id, frames)
-            except Exception:  # a broken listener must not break the debugger
-                import logging
-
-                logging.getLogger(__name__).exception("debug registry listener failed")
+        self._notify(session_id, frames)
 
     def update(self, frame_id: int, trace: Trace) -> None:
         """Point an existing frame id at a new snapshot (after an edit at the stop)."""
         with self._lock:
             ref = self._frames.get(frame_id)
-            if ref is not None:
-                self._frames[frame_id] = FrameRef(ref.frame_id, ref.session_id, trace, ref.step, ref.path,
-                                                  ref.function, ref.line, ref.top)
+            if ref is None:
+                return
+            self._frames[frame_id] = FrameRef(ref.frame_id, ref.session_id, trace, ref.step, ref.path,
+                                              ref.function, ref.line, ref.top)
+            frames = [self._frames[i] for i in self._by_session.get(ref.session_id, []) if i in self._frames]
+        self._notify(ref.session_id, frames)  # the edited values are shown inline too
+
+    def _notify(self, session_id: str, frames: list[FrameRef]) -> None:
+        for listener in list(self.listeners):
+            try:
+                listener(session_id, frames)
+            except Exception:  # a broken listener must not break the debugger
+                log.exception("debug registry listener failed")
 
     def clear(self, session_id: str) -> None:
         """The session is running again or has ended: its frame ids are void."""

@@ -344,7 +344,8 @@ class Session:
 
         def work() -> Trace:
             run = self.open_run(target, entry.settings, cancel=entry.cancel)
-            entry.trace.model, entry.trace.predicted = run.simulation.engine.model, run.predicted  # for views of the streaming trace
+            # Entries change on the loop only: views of the streaming trace learn who writes it there.
+            loop.call_soon_threadsafe(self._on_engine, entry, run.simulation.engine.model, run.predicted)
             run.simulation.listeners.append(on_frame)
             return run.run_to_end(cancel=entry.cancel)
 
@@ -491,6 +492,10 @@ class Session:
             entry.agreement = agreement
             self._notify(entry)
 
+    def _on_engine(self, entry: TraceEntry, model: str | None, predicted: bool) -> None:
+        if not entry.done.is_set():
+            entry.trace.model, entry.trace.predicted = model, predicted
+
     def _on_frame(self, entry: TraceEntry, step: int, frame: Frame) -> None:
         frames = entry.trace.frames
         if step < len(frames):
@@ -504,6 +509,13 @@ class Session:
                 listener(entry)
             except Exception:  # a broken listener must not stop the work
                 log.exception("trace listener failed")
+
+    def stop_now(self) -> None:
+        """Cancel every trace and drop queued work without the event loop
+        (gone when the connection ends): the worker threads end."""
+        for entry in list(self.entries.values()):
+            entry.cancel.cancel()
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
     async def shutdown(self) -> None:
         for entry in self.entries.values():

@@ -13,7 +13,7 @@ from dataclasses import replace as dc_replace
 from typing import Sequence
 
 from neuraldbg.backends.base import BackendError, CancelToken, Sampling, TokenBackend
-from neuraldbg.simulation.call_binding import BindingError, bind_call, function_params
+from neuraldbg.source.call_binding import BindingError, bind_call, function_params
 from neuraldbg.simulation.simulation import SimulationError, Step
 from neuraldbg.source.model import FunctionInfo
 from neuraldbg.trace.cwm_encode import encode_frame

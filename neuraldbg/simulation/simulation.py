@@ -7,8 +7,10 @@ after a call, so the callee's return value is predicted directly; step out =
 keep stepping over until a return). It does better where the demo is weak:
 frames already predicted are reused after a step back, an edit truncates the
 future instead of being silently ignored, malformed frames are flagged, and
-the model engine keeps each frame's token ids so a step re-sends nothing and
-the backend's KV cache serves the shared prefix.
+the model engine keeps each frame's token ids, so every request sends the
+whole prompt (context plus the frames so far) unchanged and the backend's
+KV / prefix cache makes that cheap: only the new tokens are computed. A run
+can start from frames already known (a cached trace of the same input).
 
 Engines: :class:`neuraldbg.simulation.model_engine.ModelEngine` (any TokenBackend through the
 CWM codec) and :class:`neuraldbg.simulation.exec_engine.ExecEngine` (the ground-truth trace).

@@ -19,7 +19,7 @@ from neuraldbg.backends.remote.text import TextToIds
 from neuraldbg.backends.remote.transport import Retryable
 
 if TYPE_CHECKING:
-    from neuraldbg.backends.remote.backend import RemoteBackend
+    from neuraldbg.backends.remote.peer import RemotePeer
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ class GenerationRequest:
     cancel: CancelToken | None = None
 
 
-def read_pieces(backend: "RemoteBackend", resp: httpx.Response, req: GenerationRequest) -> Iterator[GeneratedPiece]:
+def read_pieces(backend: "RemotePeer", resp: httpx.Response, req: GenerationRequest) -> Iterator[GeneratedPiece]:
     """The pieces of one open answer. A transport failure before any token is
     :class:`Retryable`; after one it is final (tokens are never re-sent)."""
     url = backend.url
@@ -92,7 +92,7 @@ def read_pieces(backend: "RemoteBackend", resp: httpx.Response, req: GenerationR
     raise BackendError(f"model server at {url} ended the stream early ({why}; truncated after {state.produced} tokens)")
 
 
-def _read_whole(backend: "RemoteBackend", resp: httpx.Response, req: GenerationRequest) -> Iterator[GeneratedPiece]:
+def _read_whole(backend: "RemotePeer", resp: httpx.Response, req: GenerationRequest) -> Iterator[GeneratedPiece]:
     try:
         resp.read()
     except httpx.TimeoutException as e:
@@ -137,7 +137,7 @@ class StreamState:
     """Per-request bookkeeping: the contract's cut (a stop id, ``max_tokens``),
     the text fallback, and the usage the server reported."""
 
-    def __init__(self, backend: "RemoteBackend", req: GenerationRequest) -> None:
+    def __init__(self, backend: "RemotePeer", req: GenerationRequest) -> None:
         self._backend = backend
         self._prompt = req.prompt
         self._stop = set(req.stop_ids)

@@ -13,7 +13,7 @@ from neuraldbg.backends.base import BackendError
 from neuraldbg.backends.remote.dialects import is_token_ids
 
 if TYPE_CHECKING:
-    from neuraldbg.backends.remote.backend import RemoteBackend
+    from neuraldbg.backends.remote.peer import RemotePeer
 
 
 class ServerTokenizer:
@@ -27,7 +27,7 @@ class ServerTokenizer:
 
     _SPECIAL_LIKE = re.compile(r"<(?=\|[^|<>]{1,64}\|>)")
 
-    def __init__(self, backend: "RemoteBackend", cache_size: int = 4096) -> None:
+    def __init__(self, backend: "RemotePeer", cache_size: int = 4096) -> None:
         self._backend = backend
         self._cache_size = cache_size
         self._enc: OrderedDict[str, list[int]] = OrderedDict()
