@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -111,11 +111,16 @@ class Misbehaving:
     predicted: bool = True
     supports_edit: bool = False
     failures: int = 0
+    frames_made: int = 0  # what a test waits on (the run is going) instead of sleeping
+    cancels: list[CancelToken] = field(default_factory=list)  # the tokens the run was given
 
     def first(self, cancel: CancelToken | None) -> Step:
         return self.inner.first(cancel)
 
     def next(self, frames: list[Frame], forced: Event | None, cancel: CancelToken | None) -> Step:
+        self.frames_made += 1
+        if cancel is not None and cancel not in self.cancels:
+            self.cancels.append(cancel)
         if self.delay:
             time.sleep(self.delay)
             if cancel is not None:
@@ -142,7 +147,7 @@ class Misbehaving:
 
 class WrappingFactory(EngineFactory):
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(require_permission=False)
+        super().__init__()
         self.kwargs = kwargs
         self.made: list[Misbehaving] = []
 
@@ -152,11 +157,14 @@ class WrappingFactory(EngineFactory):
         return engine
 
 
-@dataclass
-class FakeSession:
-    engines: EngineFactory
-    settings: Settings = field(default_factory=lambda: Settings(allow_execution=True))  # the real run inside
-    documents: dict[str, Any] = field(default_factory=dict)
+def workspace(factory: WrappingFactory, *programs: Path) -> Session:
+    """A language server's session on ``factory``'s engines: a workspace that
+    allows running its code (the real run inside the wrapper), with the
+    programs open in the editor."""
+    session = Session(Settings(allow_execution=True), engines=factory)
+    for program in programs:
+        session.open(program.as_uri(), program.read_text())
+    return session
 
 
 @pytest.mark.parametrize("mode, message", [("raise", "the model server went away"),
@@ -165,7 +173,7 @@ def test_a_backend_failing_mid_session_is_reported_and_retried(mode: str, messag
     truth = run_trace(STRAWBERRY.read_text(), CALL, function="count_letter", path=str(STRAWBERRY))
     first_hit = next(i for i, f in enumerate(truth.frames) if f.line == 13)
     factory = WrappingFactory(fail_at=4, mode=mode)
-    port, stop = start_tcp_server(session=FakeSession(factory))
+    port, stop = start_tcp_server(session=workspace(factory, STRAWBERRY))
     dap = DapClient.connect(port)
     try:
         stop_body = dap.start(STRAWBERRY, function="count_letter", args=CALL, breakpoints=[{"line": 13}])
@@ -185,6 +193,13 @@ def test_a_backend_failing_mid_session_is_reported_and_retried(mode: str, messag
     dap.assert_one_response_each()
 
 
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = 30) -> None:
+    end = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < end, what
+        time.sleep(0.01)
+
+
 LONG = "def spin(n):\n    total = 0\n    for i in range(n):\n        total += i\n    return total\n"
 
 
@@ -192,22 +207,26 @@ def test_pause_and_disconnect_during_a_long_continue(tmp_path: Path) -> None:
     program = tmp_path / "spin.py"
     program.write_text(LONG)
     factory = WrappingFactory(delay=0.01)
-    port, stop = start_tcp_server(session=FakeSession(factory))
+    port, stop = start_tcp_server(session=workspace(factory, program))
     dap = DapClient.connect(port)
     try:
         assert dap.start(program, function="spin", args="spin(1000)", stopOnEntry=True)["reason"] == "entry"
+        (engine,) = factory.made
         dap.req("continue", {"threadId": 1})
-        time.sleep(0.3)
+        wait_for(lambda: engine.frames_made > 5, "the continue did not start")
         dap.req("pause", {"threadId": 1})
         body = dap.wait_stop()
         assert body["reason"] == "pause"
         paused_at = dap.trace()["step"]
-        assert 0 < paused_at < 2000
-        # disconnect while running: answered, the run is abandoned
+        assert 5 < paused_at < 2000 and dap.trace()["trace"]["status"] == "streaming"
+        # disconnect while running: answered, the run is abandoned (its cancel token is set)
         dap.req("continue", {"threadId": 1})
-        time.sleep(0.2)
+        wait_for(lambda: engine.frames_made > paused_at + 5, "the second continue did not start")
+        assert engine.cancels and not any(c.cancelled for c in engine.cancels)
         seq = dap.send("disconnect", {})
         assert dap.response(seq, timeout=30)["success"]
+        wait_for(lambda: all(c.cancelled for c in engine.cancels), "the run went on after the disconnect")
+        assert engine.frames_made < 1999, "the disconnect waited for the run to reach the frame cap"
     finally:
         dap.close()
         stop()
