@@ -19,6 +19,7 @@ from lsp_fixtures import (
     REPO,
     SERVER_COMMAND,
     code_block_lines,
+    expected_inlay_labels,
     hover_text,
     make_client,
     open_doc,
@@ -43,6 +44,27 @@ def _doc(uri: str) -> types.TextDocumentIdentifier:
 async def _hover(client: LanguageClient, path: Path, line: int, word: str) -> str:
     return hover_text(await client.text_document_hover_async(types.HoverParams(
         text_document=_doc(path.as_uri()), position=position(path, line, word))))
+
+
+async def _hover_saying(client: LanguageClient, path: Path, line: int, word: str, expected: str,
+                        timeout: float = 20.0) -> str:
+    """Hover again until the text says ``expected`` (settings are re-read
+    asynchronously: wait for their effect, never a fixed sleep)."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    text = await _hover(client, path, line, word)
+    while expected not in text and loop.time() < end:
+        await asyncio.sleep(0.1)
+        text = await _hover(client, path, line, word)
+    assert expected in text, text
+    return text
+
+
+def _traced(client: LanguageClient, name: str) -> bool:
+    """The server said it was tracing ``name``, then that it is idle again."""
+    states = [(s["state"], s["message"]) for s in client.statuses]
+    busy = next((i for i, (state, message) in enumerate(states) if state == "busy" and name in message), None)
+    return busy is not None and any(state == "ready" for state, _ in states[busy + 1:])
 
 
 async def _client(editor: str, settings: dict | None, root: Path, *, init_only: dict | None = None,
@@ -76,9 +98,8 @@ async def test_settings_configuration_wins_and_bad_values_are_reported(tmp_path:
         # didChangeConfiguration re-reads: execution off -> hovers say why
         client.set_configuration({"allowExecution": False}, section="neuraldbg")
         client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings=None))
-        await asyncio.sleep(0.5)
-        text = await _hover(client, STRAWBERRY, 13, "count")
-        assert "running code is not allowed in this workspace" in text and "neuraldbg.allowExecution" in text
+        text = await _hover_saying(client, STRAWBERRY, 13, "count", "running code is not allowed in this workspace")
+        assert "neuraldbg.allowExecution" in text
         lenses = await client.text_document_code_lens_async(types.CodeLensParams(text_document=_doc(uri)))
         assert [l.command.title for l in lenses] == ['▶ Simulate count_letter("strawberry", "r")']
     finally:
@@ -94,8 +115,8 @@ async def test_settings_pushed_to_a_client_without_workspace_configuration(tmp_p
         assert "running code is not allowed" in await _hover(client, STRAWBERRY, 13, "count")
         client.workspace_did_change_configuration(types.DidChangeConfigurationParams(
             settings={"neuraldbg": {"allowExecution": True}}))
-        await asyncio.sleep(0.3)
-        assert "count: 0 → 1 → 2 → 3" in code_block_lines(await _hover(client, STRAWBERRY, 13, "count"))
+        text = await _hover_saying(client, STRAWBERRY, 13, "count", "count: 0 → 1 → 2 → 3")
+        assert "count: 0 → 1 → 2 → 3" in code_block_lines(text)
     finally:
         await close(client)
 
@@ -172,16 +193,21 @@ async def test_work_done_progress_and_inlay_refresh(tmp_path: Path):
         assert isinstance(values[-1], types.WorkDoneProgressEnd) and values[-1].message == "slow: 23 frames (complete)"
         reports = [v.message for v in values if isinstance(v, types.WorkDoneProgressReport)]
         assert reports and all(m.startswith("tracing slow: ") and m.endswith(("frame", "frames")) for m in reports)
+        await wait_until(lambda: _traced(client, "slow"))
         assert client.inlay_refreshes > 0  # neovim declares workspace.inlayHint.refreshSupport
     finally:
         await close(client)
-    # emacs declares no inlay refresh support: none is sent
+    # emacs declares no inlay refresh support: after the same streamed trace (by the point where neovim
+    # had its refreshes) none was sent, and the hints are there when emacs asks for them
     client = await _client("emacs", {"allowExecution": True}, tmp_path)
     try:
-        open_doc(client, STRAWBERRY)
-        assert "count: 0 → 1 → 2 → 3" in code_block_lines(await _hover(client, STRAWBERRY, 13, "count"))
-        await asyncio.sleep(0.5)
+        uri = open_doc(client, path)
+        await wait_until(lambda: _traced(client, "slow"), timeout=60)
         assert client.inlay_refreshes == 0
+        hints = await client.text_document_inlay_hint_async(types.InlayHintParams(text_document=_doc(uri), range=types.Range(
+            start=types.Position(line=0, character=0), end=types.Position(line=len(SLOW.splitlines()), character=0))))
+        got = {h.position.line + 1: h.label for h in hints}
+        assert got == expected_inlay_labels(truth(path, "slow", "slow(6)"), "slow", range(1, 14)) and 12 in got, got
     finally:
         await close(client)
 
