@@ -19,7 +19,7 @@ from neuraldbg.config import Settings
 from neuraldbg.source.model import SourceIndex
 
 RUNS_CODE = frozenset({"exec", "replay"})  # backends that run the user's program for real
-IMAGINES_INPUTS = frozenset({"local", "remote"})  # backends with a model that can imagine an input
+MODEL_BACKENDS = frozenset({"local", "remote"})  # backends with a model (CWM), which can also imagine an input
 MODEL_PATH = frozenset({"replay", "local", "remote"})  # backends whose frames come through the CWM codec
 
 
@@ -43,7 +43,11 @@ def runs_code(backend: str) -> bool:
 
 
 def imagines_inputs(backend: str) -> bool:
-    return backend in IMAGINES_INPUTS
+    return backend in MODEL_BACKENDS
+
+
+def has_model(backend: str) -> bool:
+    return backend in MODEL_BACKENDS
 
 
 @dataclass(frozen=True)
@@ -87,8 +91,8 @@ class ExecutionPolicy:
                            f"fix the syntax error at line {line} first (the {backend} backend runs the file)")
         if not settings.allow_execution:
             return Refused(RefusalKind.EXECUTION_NOT_ALLOWED,
-                           f"running code is not allowed {self.where}: the {backend} backend runs your program for real; "
-                           f"{self.how_to_allow}, or use a model backend (local, remote)")
+                           f"the {backend} backend runs your program for real and running code is not allowed "
+                           f"{self.where}: {self.how_to_allow}, or use a model backend (local, remote)")
         return None
 
     def check(self, settings: Settings, index: SourceIndex | None = None) -> None:

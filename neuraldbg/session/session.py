@@ -35,7 +35,7 @@ from typing import Literal
 from neuraldbg.simulation.agreement import Agreement, measure_agreement
 from neuraldbg.backends.base import BackendError, CancelToken, Cancelled, ProgressCallback, ScoringBackend
 from neuraldbg.config import Settings
-from neuraldbg.session.policy import ExecutionPolicy, RefusalKind, Refused, imagines_inputs, runs_code
+from neuraldbg.session.policy import ExecutionPolicy, RefusalKind, Refused, has_model, imagines_inputs, runs_code
 from neuraldbg.session.runs import Run
 from neuraldbg.simulation.factory import EngineFactory, EngineOptions
 from neuraldbg.simulation.simulation import Simulation
@@ -431,7 +431,7 @@ class Session:
     def _wants_rating(self, entry: TraceEntry) -> bool:
         s = entry.settings or self.settings
         doc = self.documents.get(entry.key.uri)
-        return (s.backend in ("local", "remote") and s.allow_execution and s.score_real_runs
+        return (has_model(s.backend) and self.policy.refusal(replace(s, backend="exec")) is None and s.score_real_runs
                 and bool(entry.key.call) and entry.trace.status in ("complete", "truncated")
                 and doc is not None and not doc.index.holes and not doc.index.syntax_errors
                 and self.entries.get(entry.key) is entry)

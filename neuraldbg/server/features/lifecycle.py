@@ -13,6 +13,7 @@ from neuraldbg.config import Settings
 from neuraldbg.server.features import debug_adapter, status
 from neuraldbg.server.features.publishing import publish
 from neuraldbg.server.state import ClientInfo, ServerState
+from neuraldbg.session.policy import has_model
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +31,7 @@ def initialize(state: ServerState, params: types.InitializeParams) -> None:
 
 async def initialized(state: ServerState) -> None:
     state.loop = asyncio.get_running_loop()
-    if state.settings.backend in ("local", "remote"):
+    if has_model(state.settings.backend):
         state.status.loading = status.loading_message(state)
     state.status.send_now()
     if state.client.configuration:

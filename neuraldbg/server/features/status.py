@@ -11,7 +11,7 @@ from lsprotocol import types
 
 from neuraldbg.server.notify import model_name
 from neuraldbg.server.state import ServerState
-from neuraldbg.session.policy import RefusalKind
+from neuraldbg.session.policy import RefusalKind, has_model
 from neuraldbg.session.session import TraceEntry
 from neuraldbg.tracer import isolation
 
@@ -59,7 +59,7 @@ def on_load(state: ServerState, progress: Any) -> None:
 async def preload(state: ServerState) -> None:
     """Load the model of a model backend up front (status 'loading')."""
     s = state.settings
-    if s.backend not in ("local", "remote"):
+    if not has_model(s.backend):
         return
     state.status.loading = loading_message(state)
     state.status.send_now()
