@@ -34,6 +34,7 @@ class Settings:
     seed: int = 0
     max_frames: int = 2000
     timeout_seconds: float = 10.0
+    interpreter: str = ""  # the Python that runs the user's program ("": the server's own)
     allow_execution: bool = False
     debounce_ms: int = 150
     # Rate the real run under the model (model backends with allow_execution): one prefill per trace.

@@ -395,7 +395,8 @@ class Session:
         if cancel is not None and cancel.cancelled:
             raise Cancelled()
         engine = self.engines.make(s, source=target.source, index=target.index, function=target.function,
-                                   call=target.call, path=target.path, truth=known or truth, options=options)
+                                   call=target.call, path=target.path, truth=known or truth, options=options,
+                                   setup=target.setup, cancel=cancel)
         sim = Simulation(engine, function=target.function.qualname, call=target.call or "<imagined>",
                          max_frames=s.max_frames)
         predicted = None if runs_code(s.backend) else self._known_trace(target, s)

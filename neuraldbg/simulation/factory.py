@@ -9,7 +9,7 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from neuraldbg.backends.base import BackendError, ProgressCallback, Sampling
+from neuraldbg.backends.base import BackendError, CancelToken, ProgressCallback, Sampling
 from neuraldbg.config import Settings
 from neuraldbg.simulation.exec_engine import ExecEngine
 from neuraldbg.simulation.simulation import Engine
@@ -41,21 +41,24 @@ class EngineFactory:
         self._lock = threading.Lock()
 
     @staticmethod
-    def real_run(settings: Settings, source: str, function: FunctionInfo, call: str, path: str) -> Trace:
+    def real_run(settings: Settings, source: str, function: FunctionInfo, call: str, path: str, *, setup: str = "",
+                 cancel: CancelToken | None = None) -> Trace:
         """The sandboxed real run of ``call`` (seconds: call off the event loop)."""
         from neuraldbg.tracer import Limits, run_trace
 
         limits = Limits(wall_seconds=settings.timeout_seconds, max_frames=settings.max_frames)
-        return run_trace(source, call, function=function.qualname, path=path, limits=limits)
+        return run_trace(source, call, function=function.qualname, path=path, limits=limits, setup=setup,
+                         python=settings.interpreter or None, cancel=cancel)
 
     def make(self, settings: Settings, *, source: str, index: SourceIndex, function: FunctionInfo, call: str,
-             path: str, truth: Trace | None = None, options: EngineOptions = EngineOptions()) -> Engine:
+             path: str, truth: Trace | None = None, options: EngineOptions = EngineOptions(), setup: str = "",
+             cancel: CancelToken | None = None) -> Engine:
         """The engine for one run. ``truth``: the real run of this input when
         already known (exec walks it, replay replays it, a model shows its
         call frame's arguments as the tracer wrote them); else exec and
         replay run the program here."""
         if settings.backend in ("exec", "replay") and truth is None:
-            truth = self.real_run(settings, source, function, call, path)
+            truth = self.real_run(settings, source, function, call, path, setup=setup, cancel=cancel)
         if settings.backend == "exec":
             assert truth is not None
             return ExecEngine(truth)

@@ -27,6 +27,7 @@ class Target:
     call: str  # "" means: let the model imagine the inputs
     call_origin: str  # "explicit", "doctest", "main", "pytest", "marker", "imagined"
     uri: str = ""  # the editor's document it was read from ("": the file on disk)
+    setup: str = ""  # code run before the call, untraced, in the module's namespace (a doctest's earlier >>> lines)
 
 
 def read_source(path: str) -> str:

@@ -23,12 +23,19 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from neuraldbg.trace.frames import EVENTS, Frame, Trace, TraceStatus
 from neuraldbg.tracer import isolation as iso
 from neuraldbg.tracer.isolation import Isolation, Level
 from neuraldbg.tracer.limits import Limits
+
+
+class Cancellable(Protocol):
+    """What a run checks to stop early (neuraldbg.backends.base.CancelToken is one)."""
+
+    @property
+    def cancelled(self) -> bool: ...
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +69,9 @@ def run_trace(
     path: str = "<string>",
     limits: Limits = Limits(),
     isolation: Level | None = None,
+    setup: str = "",
+    python: str | None = None,
+    cancel: Cancellable | None = None,
 ) -> Trace:
     """Execute ``call`` against the module ``source`` (compiled as ``path``)
     in a sandboxed child and return the executed trace.
@@ -70,7 +80,10 @@ def run_trace(
     ``trace.error`` / ``trace.status``. ``function`` is the entry's qualified
     name; None derives it from the callee of ``call``. ``isolation`` pins a
     level (tests, benchmarks; an error if this machine lacks it); None uses
-    the strongest the machine offers (:func:`isolation.current`).
+    the strongest the machine offers (:func:`isolation.current`). ``setup``
+    runs (untraced) in the module's namespace before the call; ``python`` is
+    the interpreter of the user's project (None: this one); ``cancel`` stops
+    the run (the child is killed).
     """
     if not isinstance(source, str) or not isinstance(call, str):
         raise TypeError(f"source and call must be str, got {type(source).__name__} and {type(call).__name__}")
@@ -81,13 +94,14 @@ def run_trace(
         "path": path,
         "limits": asdict(limits),
         "sys_path": iso.importable_paths(),
+        "setup": setup,
     }
     level = iso.pinned(isolation) if isolation is not None else iso.current()
     try:
         while True:
             request["confine"] = level.level == "landlock"
             with tempfile.TemporaryDirectory(prefix="neuraldbg-sandbox-", ignore_cleanup_errors=True) as sandbox:
-                outcome = _run_child(marshal.dumps(request), sandbox, limits, level, path)
+                outcome = _run_child(marshal.dumps(request), sandbox, limits, level, path, python=python, cancel=cancel)
             why = _start_failure(outcome, level)
             if why is None:
                 break
@@ -155,7 +169,8 @@ def _command(sandbox: str, level: Isolation, path: str) -> list[str]:
     return iso.bwrap_command(command, sandbox, readable)
 
 
-def _run_child(request: bytes, sandbox: str, limits: Limits, level: Isolation, path: str) -> _ChildOutcome:
+def _run_child(request: bytes, sandbox: str, limits: Limits, level: Isolation, path: str, *, python: str | None = None,
+               cancel: Cancellable | None = None) -> _ChildOutcome:
     command = _command(sandbox, level, path)
     started = time.monotonic()
     proc = subprocess.Popen(
