@@ -207,6 +207,7 @@ class ChildRun:
             sandbox.install(os.getcwd())
             # From here on everything may run user code.
             sys.stdin, sys.stdout, sys.stderr = io.StringIO(""), self.stdout, self.stderr
+            _ignore_breakpoints()
             namespace = self._load_module(code)
             call_code, temps = self._prepare_call(namespace)
         except UserError as exc:
@@ -345,6 +346,19 @@ class ChildRun:
             why = f" ({error})" if error else ""
             self.finish("error", f"the call {self.call} ran no function defined in {self.path}{why}")
         self.finish("complete", error)
+
+
+def _no_breakpoint(*args: object, **kwargs: object) -> None:
+    """``breakpoint()`` in traced code: nothing. Its line is recorded like any
+    other; pdb would read commands from a stdin that has none (BdbQuit) and
+    the run would end at the first breakpoint."""
+
+
+def _ignore_breakpoints() -> None:
+    # The hook is what breakpoint() calls; PYTHONBREAKPOINT=0 also disarms
+    # sys.__breakpointhook__, should the program put the default back.
+    sys.breakpointhook = _no_breakpoint
+    os.environ["PYTHONBREAKPOINT"] = "0"
 
 
 def _walk(node: _ast.AST) -> list[_ast.AST]:
