@@ -112,6 +112,8 @@ class ChildRun:
         self.path: str = request["path"]
         self.limits: dict[str, Any] = request["limits"]
         self.extra_path: list[str] = request.get("sys_path", [])
+        self.module_name: str = request.get("module") or "program"  # dotted, as Python would import the file
+        self.roots: list[str] = request.get("roots", [])  # sys.path folders for it (its package root first)
         self.result_fd = result_fd
         self.stdout = CappedText(OUTPUT_CAP)
         self.stderr = CappedText(OUTPUT_CAP)
@@ -229,8 +231,10 @@ class ChildRun:
 
     def _extend_sys_path(self) -> None:
         sys.dont_write_bytecode = True  # no __pycache__ next to the user's files
-        if os.path.isfile(self.path):
-            sys.path.insert(0, os.path.dirname(os.path.abspath(self.path)))
+        here = os.path.dirname(os.path.abspath(__file__))
+        # Python before 3.11 has no -P: the script's folder (ours) came first.
+        sys.path[:] = [entry for entry in sys.path if os.path.abspath(entry or ".") != here]
+        sys.path[0:0] = [root for root in self.roots if root not in sys.path]
         for entry in self.extra_path:
             if entry not in sys.path:
                 sys.path.append(entry)
@@ -251,14 +255,22 @@ class ChildRun:
         return code, def_lines
 
     def _load_module(self, code: types.CodeType) -> dict[str, Any]:
-        name = _module_name(self.path)
-        module = types.ModuleType(name)
-        module.__file__ = self.path
-        # Registered so that pickle, dataclasses and typing find it, unless the
-        # name would shadow a module the standard library imports.
-        if name not in sys.modules and name not in sys.stdlib_module_names:
-            sys.modules[name] = module
+        """Run the editor's text as the module ``self.module_name``, the way
+        importlib would load that file: its parent packages imported first,
+        ``__name__``, ``__package__`` and ``__spec__`` set (relative imports
+        work; a ``__main__`` guard stays shut), registered in sys.modules."""
+        name = self.module_name
+        parent = name.rpartition(".")[0]
         try:
+            if parent:  # user code: the packages' __init__ files
+                __import__(parent)
+            module = _new_module(name, self.path)
+            # Registered so that pickle, dataclasses and typing find it, unless a
+            # top-level name would shadow a module the standard library imports.
+            if parent or (name not in sys.modules and name not in sys.stdlib_module_names):
+                sys.modules[name] = module
+                if parent:
+                    setattr(sys.modules[parent], name.rpartition(".")[2], module)
             exec(code, module.__dict__)
         except self.halt_type:
             raise
@@ -389,9 +401,20 @@ def _segment(text: str, node: _ast.AST) -> str:
     return chunk.decode("utf-8", "replace")
 
 
-def _module_name(path: str) -> str:
-    stem = os.path.splitext(os.path.basename(path))[0]
-    return stem if stem.isidentifier() else "program"
+def _new_module(name: str, path: str) -> types.ModuleType:
+    """An empty module for the file ``path`` named ``name``, with the
+    attributes importlib gives it (``__spec__``, ``__loader__``,
+    ``__package__``, ``__file__``, ``__path__`` for a package); the already
+    loaded bootstrap modules, not importlib.util (4 ms of imports)."""
+    import _frozen_importlib
+    import _frozen_importlib_external
+
+    spec = _frozen_importlib_external.spec_from_file_location(name, path)
+    if spec is None:  # a name no loader knows (an unsaved buffer, <string>): a plain module
+        module = types.ModuleType(name)
+        module.__file__ = path
+        return module
+    return _frozen_importlib.module_from_spec(spec)
 
 
 def _qualname_of(callee: object) -> str | None:

@@ -173,9 +173,8 @@ def _probe_landlock() -> tuple[str | None, str]:
 def _run_probe(command: list[str], cwd: str | None) -> tuple[bool, str]:
     """(exit 0, stdout) or (False, why): a probe never raises, and gets none
     of our environment (an API key may be in it)."""
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"}
     try:
-        done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, timeout=PROBE_SECONDS,
+        done = subprocess.run(command, cwd=cwd, env=probe_env(), capture_output=True, timeout=PROBE_SECONDS,
                               stdin=subprocess.DEVNULL)
     except (OSError, subprocess.SubprocessError) as exc:
         return False, f"cannot start: {exc}"
@@ -183,6 +182,11 @@ def _run_probe(command: list[str], cwd: str | None) -> tuple[bool, str]:
         last = done.stderr.decode("utf-8", "replace").strip().splitlines()
         return False, f"exit code {done.returncode}: {last[-1] if last else 'no message'}"
     return True, done.stdout.decode("utf-8", "replace")
+
+
+def probe_env() -> dict[str, str]:
+    """The environment of a probe: none of ours (an API key may be in it)."""
+    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"}
 
 
 def importable_paths() -> list[str]:

@@ -17,7 +17,6 @@ import re
 import selectors
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -27,6 +26,9 @@ from typing import Any, Protocol
 
 from neuraldbg.trace.frames import EVENTS, Frame, Trace, TraceStatus
 from neuraldbg.tracer import isolation as iso
+from neuraldbg.tracer import modules
+from neuraldbg.tracer.interpreters import Interpreter, InterpreterError
+from neuraldbg.tracer.interpreters import find as find_interpreter
 from neuraldbg.tracer.isolation import Isolation, Level
 from neuraldbg.tracer.limits import Limits
 
@@ -42,6 +44,8 @@ logger = logging.getLogger(__name__)
 CHILD_SCRIPT = Path(__file__).with_name("child.py")
 RESULT_MARKER = b"\n--neuraldbg-result--\n"  # must match child.py
 KILL_GRACE_SECONDS = 2.0  # the child stops itself at wall_seconds; the parent kills it this much later
+CANCEL_POLL_SECONDS = 0.05  # how often a cancellable run looks at its token (a stale run dies this fast)
+CANCELLED = "cancelled"  # the error of a run stopped by its cancel token
 MAX_RESULT_BYTES = 64 * 1024 * 1024  # a bigger trace is not worth holding in an editor process
 MAX_STDERR_BYTES = 64 * 1024
 EXIT_CONFINE_FAILED = 71  # must match child.py: Landlock/seccomp could not be applied
@@ -59,6 +63,7 @@ class _ChildOutcome:
     timed_out: bool
     overflow: bool
     elapsed: float
+    cancelled: bool = False  # killed because its cancel token was set
 
 
 def run_trace(
@@ -87,13 +92,20 @@ def run_trace(
     """
     if not isinstance(source, str) or not isinstance(call, str):
         raise TypeError(f"source and call must be str, got {type(source).__name__} and {type(call).__name__}")
+    try:
+        interpreter = find_interpreter(python)
+    except InterpreterError as exc:
+        return _failed(function, call, str(exc))
+    module = modules.locate(path)  # the dotted name and sys.path roots Python would import it with
     request = {
         "source": source,
         "call": call,
         "function": function,
         "path": path,
         "limits": asdict(limits),
-        "sys_path": iso.importable_paths(),
+        "sys_path": list(interpreter.sys_path),
+        "module": module.name,
+        "roots": list(module.roots),
         "setup": setup,
     }
     level = iso.pinned(isolation) if isolation is not None else iso.current()
@@ -101,7 +113,10 @@ def run_trace(
         while True:
             request["confine"] = level.level == "landlock"
             with tempfile.TemporaryDirectory(prefix="neuraldbg-sandbox-", ignore_cleanup_errors=True) as sandbox:
-                outcome = _run_child(marshal.dumps(request), sandbox, limits, level, path, python=python, cancel=cancel)
+                outcome = _run_child(marshal.dumps(request), sandbox, limits, level, module.roots,
+                                     python=interpreter, cancel=cancel)
+            if outcome.cancelled:
+                return _failed(function, call, CANCELLED)
             why = _start_failure(outcome, level)
             if why is None:
                 break
@@ -158,21 +173,21 @@ def _child_env(sandbox: str) -> dict[str, str]:
     }
 
 
-def _command(sandbox: str, level: Isolation, path: str) -> list[str]:
-    command = [sys.executable or "python3", "-s", "-S", "-P", "-X", "utf8", str(CHILD_SCRIPT)]
+def _command(sandbox: str, level: Isolation, python: Interpreter, roots: tuple[str, ...]) -> list[str]:
+    command = [python.executable, *python.flags(), "-X", "utf8", str(CHILD_SCRIPT)]
     if level.level != "bwrap":
         return command
-    readable = [str(CHILD_SCRIPT.parent), sys.prefix, sys.base_prefix,
-                os.path.dirname(os.path.realpath(sys.executable or "python3")), *iso.importable_paths()]
-    if os.path.isfile(path):  # the user's folder, for its sibling imports
-        readable.append(os.path.dirname(os.path.abspath(path)))
+    # The interpreter, what it imports, and the user's package roots (its other modules).
+    readable = [str(CHILD_SCRIPT.parent), *python.readable(), *roots]
     return iso.bwrap_command(command, sandbox, readable)
 
 
-def _run_child(request: bytes, sandbox: str, limits: Limits, level: Isolation, path: str, *, python: str | None = None,
-               cancel: Cancellable | None = None) -> _ChildOutcome:
-    command = _command(sandbox, level, path)
+def _run_child(request: bytes, sandbox: str, limits: Limits, level: Isolation, roots: tuple[str, ...], *,
+               python: Interpreter, cancel: Cancellable | None = None) -> _ChildOutcome:
+    command = _command(sandbox, level, python, roots)
     started = time.monotonic()
+    if cancel is not None and cancel.cancelled:  # stale before it started: start nothing
+        return _ChildOutcome(None, b"", b"", False, False, 0.0, cancelled=True)
     proc = subprocess.Popen(
         command,
         stdin=subprocess.PIPE,
@@ -186,7 +201,7 @@ def _run_child(request: bytes, sandbox: str, limits: Limits, level: Isolation, p
     deadline = started + limits.wall_seconds + KILL_GRACE_SECONDS
     stdout = bytearray()
     stderr = bytearray()
-    timed_out = overflow = False
+    timed_out = overflow = cancelled = False
     assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
     with selectors.DefaultSelector() as selector:
         pending = memoryview(request)
@@ -199,7 +214,10 @@ def _run_child(request: bytes, sandbox: str, limits: Limits, level: Isolation, p
             if remaining <= 0:
                 timed_out = True
                 break
-            for key, _ in selector.select(remaining):
+            if cancel is not None and cancel.cancelled:
+                cancelled = True
+                break
+            for key, _ in selector.select(remaining if cancel is None else min(remaining, CANCEL_POLL_SECONDS)):
                 if key.fileobj is proc.stdin:
                     try:
                         written = os.write(key.fd, pending)
@@ -221,20 +239,36 @@ def _run_child(request: bytes, sandbox: str, limits: Limits, level: Isolation, p
                     overflow = True  # a result this large is not worth waiting for
             if overflow:
                 break
-    if timed_out or overflow:
+    if timed_out or overflow or cancelled:
         _kill_group(proc)
     for stream in (proc.stdin, proc.stdout, proc.stderr):
         if not stream.closed:
             stream.close()
-    try:  # the child may have closed its pipes and kept running
-        returncode = proc.wait(timeout=None if timed_out else max(deadline - time.monotonic(), 1.0))
-    except subprocess.TimeoutExpired:
-        timed_out = True
+    # the child may have closed its pipes and kept running
+    if not (timed_out or cancelled) and not _exited(proc, max(deadline - time.monotonic(), 1.0), cancel):
+        cancelled = cancel is not None and cancel.cancelled
+        timed_out = not cancelled
         _kill_group(proc)
-        returncode = proc.wait()
+    returncode = proc.wait()
     if level.level == "bwrap" and returncode is not None and 128 < returncode <= 128 + 64:
         returncode = 128 - returncode  # bwrap reports the child's death by signal N as exit code 128+N
-    return _ChildOutcome(returncode, bytes(stdout), bytes(stderr), timed_out, overflow, time.monotonic() - started)
+    return _ChildOutcome(returncode, bytes(stdout), bytes(stderr), timed_out, overflow, time.monotonic() - started,
+                         cancelled=cancelled)
+
+
+def _exited(proc: subprocess.Popen[bytes], seconds: float, cancel: Cancellable | None) -> bool:
+    """Wait up to ``seconds`` for the child to exit, looking at ``cancel``
+    every CANCEL_POLL_SECONDS; False when it is still running (time is up or
+    the run was cancelled)."""
+    end = time.monotonic() + seconds
+    while True:
+        left = end - time.monotonic()
+        try:
+            proc.wait(timeout=max(left if cancel is None else min(left, CANCEL_POLL_SECONDS), 0.0))
+            return True
+        except subprocess.TimeoutExpired:
+            if time.monotonic() >= end or (cancel is not None and cancel.cancelled):
+                return False
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
