@@ -4,6 +4,7 @@ back to defaults with a message (never an exception at the protocol edge)."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
@@ -21,6 +22,7 @@ _KEYS = {
     "allowExecution": "allow_execution",
     "debounceMs": "debounce_ms",
     "scoreRealRuns": "score_real_runs",
+    "interpreter": "interpreter",
 }
 
 
@@ -85,4 +87,24 @@ class Settings:
         if changes.get("max_frames", 1) < 1:
             problems.append("setting maxFrames must be at least 1")
             changes.pop("max_frames")
+        if "interpreter" in changes:
+            path = changes["interpreter"] = os.path.expanduser(changes["interpreter"].strip())
+            why = _not_an_interpreter(path)
+            if why:
+                kept = self.interpreter or "the server's own Python"
+                problems.append(f"setting interpreter: {path!r} {why}; using {kept}")
+                changes.pop("interpreter")
         return replace(self, **changes), problems
+
+
+def _not_an_interpreter(path: str) -> str | None:
+    """Why ``path`` cannot be the interpreter ("" can: the server's own), or
+    None. Whether it is a Python the tracer can use is found out when the
+    tracer asks it (a trace error says why not)."""
+    if not path:
+        return None
+    if not os.path.isabs(path):
+        return "is not an absolute path"
+    if not os.path.isfile(path) or not os.access(path, os.X_OK):
+        return "is not an executable file"
+    return None

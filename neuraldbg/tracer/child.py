@@ -435,7 +435,8 @@ def _code_qualname(callee: object) -> str | None:
     code = getattr(target, "__code__", None)
     if not isinstance(code, types.CodeType):
         return None
-    return code.co_qualname.replace(".<locals>", "")
+    qualname = getattr(code, "co_qualname", None) or getattr(target, "__qualname__", code.co_name)  # 3.11+, 3.10
+    return str(qualname).replace(".<locals>", "")
 
 
 def main() -> None:

@@ -162,7 +162,8 @@ class Recorder:
             pass
         info: tuple[str, int, int] | None = None
         if code.co_filename == self._filename and code.co_name not in _COMPREHENSIONS:
-            function = code.co_qualname.replace(".<locals>", "")
+            # co_qualname is 3.11+; on 3.10 a method is named without its class
+            function = getattr(code, "co_qualname", code.co_name).replace(".<locals>", "")
             first = code.co_firstlineno
             info = (function, first, self._def_lines.get(first, first))
         self._codes[code] = info
