@@ -12,6 +12,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from tree_sitter import Node, Tree
 
@@ -309,3 +310,158 @@ def find_test_calls(test_text: str, function_names: set[str] | frozenset[str]) -
                 out.append(EntryPoint(target, site.text, "pytest", site.row + row + 1))
         row += group.result.n_rows
     return out
+
+
+# -- what kind of name an identifier is (for hovers) ---------------------------
+
+IdentifierKind = Literal["local", "name", "attribute", "keyword", "annotation"]
+"""``local``: a name the function binds (a parameter, an assignment or loop
+target, an import, a nested def); ``name``: any other plain name (a global,
+a class, a builtin); ``attribute``: ``attr`` in ``obj.attr``; ``keyword``:
+``k`` in ``f(k=1)``; ``annotation``: a name inside a type annotation."""
+
+# targets whose identifiers are all bound: ``a, (b, *c) = ...``
+_TARGET_GROUPS = frozenset({"pattern_list", "tuple_pattern", "list_pattern", "tuple", "list",
+                            "parenthesized_expression", "list_splat_pattern", "list_splat", "as_pattern_target"})
+# their own scope: what they bind is not the function's
+_OWN_SCOPE = frozenset({"function_definition", "class_definition", "lambda"})
+
+
+def _targets(node: Node, out: set[str]) -> None:
+    if node.type == "identifier":
+        out.add(_text(node))
+    elif node.type in _TARGET_GROUPS:
+        for kid in node.named_children:
+            _targets(kid, out)
+
+
+def _text(node: Node) -> str:
+    return (node.text or b"").decode("utf-8", "surrogatepass")
+
+
+def _imported(node: Node, out: set[str]) -> None:
+    """The names ``import a.b, c as d`` / ``from m import x as y`` bind."""
+    for kid in node.children_by_field_name("name"):
+        if kid.type == "aliased_import":
+            alias = kid.child_by_field_name("alias")
+            if alias is not None:
+                out.add(_text(alias))
+        elif kid.type == "dotted_name" and kid.named_children:
+            out.add(_text(kid.named_children[0]))
+
+
+def _captures(node: Node, out: set[str]) -> None:
+    """Capture names of ``match`` patterns: ``case x``, ``[*rest]``,
+    ``Point(x=px)``, ``... as whole``."""
+    kids = node.named_children
+    if node.type == "splat_pattern" or (node.type == "as_pattern" and node.parent is not None
+                                         and node.parent.type == "case_pattern"):
+        out.update(_text(k) for k in kids if k.type == "identifier")
+        return
+    if node.type == "keyword_pattern":
+        kids = kids[1:]  # the first is the attribute's name
+    elif len(kids) != 1:
+        return
+    for kid in kids:
+        if kid.type == "dotted_name" and len(kid.named_children) == 1:
+            out.add(_text(kid))
+
+
+def _bound_names(fn_node: Node, params: Sequence[str]) -> set[str]:
+    """The names a function binds in its own scope (Python's rule: bound
+    anywhere in the body, less those declared global or nonlocal)."""
+    bound = set(params)
+    declared: set[str] = set()
+    body = fn_node.child_by_field_name("body")
+    stack = [body] if body is not None else []
+    while stack:
+        node = stack.pop()
+        kind = node.type
+        if kind in _OWN_SCOPE:
+            name = node.child_by_field_name("name")
+            if name is not None:
+                bound.add(_text(name))
+            continue
+        if kind in ("assignment", "augmented_assignment", "for_statement", "for_in_clause"):
+            left = node.child_by_field_name("left")
+            if left is not None:
+                _targets(left, bound)
+        elif kind in ("as_pattern_target", "delete_statement"):
+            for kid in node.named_children:
+                _targets(kid, bound)
+        elif kind == "named_expression":
+            name = node.child_by_field_name("name")
+            if name is not None:
+                bound.add(_text(name))
+        elif kind in ("import_statement", "import_from_statement"):
+            _imported(node, bound)
+            continue
+        elif kind in ("global_statement", "nonlocal_statement"):
+            declared.update(_text(k) for k in node.named_children if k.type == "identifier")
+            continue
+        elif kind in ("case_pattern", "keyword_pattern", "splat_pattern", "as_pattern"):
+            _captures(node, bound)
+        stack.extend(node.named_children)
+    return bound - declared
+
+
+def _role(node: Node, fn_node: Node) -> IdentifierKind | None:
+    """The kind an identifier's place gives it, or None for a plain name."""
+    parent = node.parent
+    if parent is None:
+        return None
+    if parent.type == "attribute" and parent.child_by_field_name("attribute") == node:
+        return "attribute"
+    if parent.type == "keyword_argument" and parent.child_by_field_name("name") == node:
+        return "keyword"
+    if parent.type == "keyword_pattern" and parent.named_children[0] == node:
+        return "keyword"
+    if parent.type == "dotted_name" and parent.named_children[0] != node:
+        return "attribute"  # ``path`` in ``import os.path``
+    up: Node | None = parent
+    while up is not None and up != fn_node:
+        if up.type == "type":
+            return "annotation"
+        up = up.parent
+    return None
+
+
+def _function_node(root: Node) -> Node | None:
+    for node in root.named_children:
+        if node.type == "if_statement":  # the wrapper of an indented function
+            block = node.child_by_field_name("consequence")
+            return _function_node(block) if block is not None else None
+        if node.type == "decorated_definition":
+            node = node.child_by_field_name("definition") or node
+        if node.type == "function_definition":
+            return node
+    return None
+
+
+def identifier_kind(lines: Sequence[str], fn: FunctionInfo, line: int, start: int, end: int) -> IdentifierKind:
+    """The kind of the identifier at columns ``start..end`` (str columns) of
+    1-based ``line`` inside ``fn``, from a parse of the function's own lines
+    (``lines``: the document's). Anything the parse cannot place is a plain
+    ``name``."""
+    first = fn.first_line - 1
+    own = list(lines[first : fn.end_line])
+    if not first <= line - 1 < first + len(own):
+        return "name"
+    # an indented def (a method) parses as the body of ``if 1:``
+    wrapped = own[0][:1] in (" ", "\t")
+    text = ("if 1:\n" if wrapped else "") + "\n".join(own) + "\n"
+    tree = new_parser().parse(sanitize(encode_text(text)).parse)
+    fn_node = _function_node(tree.root_node)
+    if fn_node is None:
+        return "name"
+    row = line - 1 - first + (1 if wrapped else 0)
+    here = lines[line - 1]
+    lo = len(encode_text(here[:start]))
+    hi = lo + len(encode_text(here[start:end]))
+    node = tree.root_node.named_descendant_for_point_range((row, lo), (row, hi))
+    if node is None or node.type != "identifier" or node.start_point != (row, lo):
+        return "name"
+    role = _role(node, fn_node)
+    if role is not None:
+        return role
+    return "local" if _text(node) in _bound_names(fn_node, fn.params) else "name"
