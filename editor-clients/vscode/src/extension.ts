@@ -3,6 +3,7 @@
 import * as vscode from 'vscode';
 import { OWNED_COMMANDS, registerCommands } from './commands';
 import { DEBUG_TYPE, DebugAdapterFactory, DebugConfigurationProvider } from './debugAdapter';
+import { watchActiveInterpreter } from './pythonInterpreter';
 import { ServerConnection } from './serverConnection';
 import { SECTION, affectsLaunch } from './settings';
 import { StatusBar } from './statusBar';
@@ -34,6 +35,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     }),
     // Trust changes what allowExecution means: tell the server at once.
     vscode.workspace.onDidGrantWorkspaceTrust(() => server.notifyConfigurationChanged()),
+    // The tracer runs under the interpreter the Python extension selected (unless neuraldbg.interpreter is set).
+    watchActiveInterpreter(() => server.notifyConfigurationChanged(), output),
   );
 
   await server.start();

@@ -1,6 +1,7 @@
 // Reads the `neuraldbg.*` settings and turns them into what the server reads
 // (initializationOptions and workspace/configuration, lsp/README.md "Settings").
 import * as vscode from 'vscode';
+import { activeInterpreter } from './pythonInterpreter';
 
 export const SECTION = 'neuraldbg';
 
@@ -19,6 +20,7 @@ export interface ServerSettings {
   maxFrames: number;
   allowExecution: boolean;
   scoreRealRuns: boolean;
+  interpreter: string; // the Python that runs the user's program; '': the server's own
 }
 
 export function readLaunchSettings(): LaunchSettings {
@@ -54,7 +56,18 @@ export function readServerSettings(scope?: vscode.Uri): ServerSettings {
     maxFrames: config.get<number>('maxFrames', 2000),
     allowExecution: executionAllowed(scope),
     scoreRealRuns: config.get<boolean>('scoreRealRuns', true),
+    interpreter: readInterpreter(config, scope),
   };
+}
+
+/**
+ * The interpreter of the user's project: `neuraldbg.interpreter` when set,
+ * else the one the Python extension selected for `scope` (if it is installed
+ * and active), else '' (the server's own Python).
+ */
+function readInterpreter(config: vscode.WorkspaceConfiguration, scope?: vscode.Uri): string {
+  const own = (config.get<string>('interpreter', '') || '').trim();
+  return own || activeInterpreter(scope);
 }
 
 /** True when a configuration change needs a new server process. */
