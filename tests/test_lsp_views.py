@@ -5,7 +5,7 @@ exercise streaming, caps, exceptions, recursion and divergences."""
 from __future__ import annotations
 
 from neuraldbg.server.diagnostics import index_problems, trace_problems
-from neuraldbg.server.hover import STILL_PREDICTING, HoverQuery, hover_markdown
+from neuraldbg.server.hover import STILL_PREDICTING, HoverQuery, hover_markdown, pending_markdown
 from neuraldbg.server.inlay import inlay_items
 from neuraldbg.server.lenses import lenses_for
 from neuraldbg.trace.values import call_outcome, capped, exception_text, produced, value_chain
@@ -152,3 +152,70 @@ def test_lens_titles_per_backend():
     assert titles(call="f([1])", input_origin="doctest", backend="remote", allow_execution=True) == [
         "▶ Simulate f([1])", "↻ Resample input", "✓ Verify with a real run"]
     assert titles(call=None, input_origin="", backend="exec", allow_execution=True) == ["▶ Simulate f(…): set an input"]
+
+
+# -- hover rules that read well on real code --------------------------------
+
+def test_loop_variable_chain_has_no_repeated_exit_value():
+    t = _trace([3, 4])
+    # line 3 ("for x in xs:") runs three times: x=3, x=4, then the exit test
+    assert value_chain(t.visits(3, "f"), "x") == ["3", "4"]
+    md = hover_markdown(t, _q(3, "x"))
+    assert md is not None and "x: 3 → 4\n" in md and "line 3 · 3 visits" in md
+    # a name the line reads with different values keeps one value per visit
+    assert "total: 0 → 3 → 7\n" in (hover_markdown(t, _q(3, "total")) or "")
+
+
+def test_unchanged_value_is_shown_once():
+    t = _trace([3, 4, 5])
+    assert value_chain(t.visits(3, "f"), "xs") == ["[3, 4, 5]"]
+    md = hover_markdown(t, _q(3, "xs"))
+    assert md is not None and "xs: [3, 4, 5] (unchanged)\n" in md and "4 visits" in md
+    # one visit: the value alone
+    md = hover_markdown(t, _q(6, "total"))
+    assert md is not None and "total: 12\n" in md and "unchanged" not in md
+
+
+def test_a_line_that_sometimes_keeps_the_value_shows_its_history():
+    # best = max(best, x) over 1, 3, 2, 5: 3 is kept on the third visit
+    frames = [Frame("call", 1, "f", 0, {})]
+    best = 0
+    for x in (1, 3, 2, 5):
+        frames.append(Frame("line", 2, "f", 0, {"best": repr(best), "x": repr(x)}))
+        best = max(best, x)
+    frames.append(Frame("line", 3, "f", 0, {"best": repr(best), "x": "5"}))
+    frames.append(Frame("return", 3, "f", 0, {}, repr(best)))
+    t = Trace("f", "f()", "exec", frames=frames)
+    assert value_chain(t.visits(2, "f"), "best") == ["0", "1", "3", "5"]
+
+
+def _kq(line: int, word: str, kind: str) -> HoverQuery:
+    return HoverQuery(**{**_q(line, word).__dict__, "kind": kind})
+
+
+def test_names_that_are_not_variables_get_no_hover():
+    t = _trace([3, 4])
+    for line, word, kind in [(4, "total", "attribute"), (4, "x", "keyword"), (2, "total", "annotation"),
+                             (1, "xs", "annotation")]:
+        assert hover_markdown(t, _kq(line, word, kind)) is None, (line, word, kind)
+    # the rest of the signature still shows the calls
+    assert "1 call" in (hover_markdown(t, _kq(1, "xs", "local")) or "")
+    # on a line the run never reached, only a variable of the function is "not executed"
+    cut = _trace([3, 4], cut=6)
+    assert hover_markdown(cut, _kq(6, "ValueError", "name")) is None
+    assert "line 6 not executed" in (hover_markdown(cut, _kq(6, "total", "local")) or "")
+    # a name the index cannot place but the trace shows among the locals is one
+    assert "line 6 not executed" in (hover_markdown(cut, _kq(6, "total", "name")) or "")
+
+
+def test_a_multi_line_input_is_shown_in_a_code_block():
+    t = _trace([3, 4])
+    t.call = "f(\n    [3, 4],\n)"
+    md = hover_markdown(t, _q(4, "total"), input_origin="doctest")
+    assert md is not None
+    assert md.endswith("executed (real run) · input (doctest)\n\n```python\nf(\n    [3, 4],\n)\n```"), md
+    t.call = "f(['`'])"  # a backtick would end inline code
+    md = hover_markdown(t, _q(4, "total")) or ""
+    assert md.endswith("input\n\n```python\nf(['`'])\n```"), md
+    assert pending_markdown(index_text(SRC).function("f"), "f(\n  [1],\n)", "tracing…").endswith(
+        "input\n\n```python\nf(\n  [1],\n)\n```")

@@ -33,23 +33,47 @@ def capped(values: Sequence[str], cap: int, sep: str = ARROW) -> str:
     return text
 
 
-def value_chain(visits: Sequence[LineVisit], name: str) -> list[str]:
-    """The values of ``name`` at each visit of a line: the value after the
-    line where the line changed it (preceded by the value before it, unless
-    that is where the chain already stands), else the value it had."""
+def _chain(visits: Sequence[LineVisit], name: str) -> tuple[list[str], bool]:
+    """The chain of ``name`` over ``visits`` (see :func:`value_chain`) and
+    whether it is one unchanged value read on two visits or more."""
     chain: list[str] = []
+    changed = False
     for v in visits:
         before = v.before.get(name)
         after = v.after.get(name) if v.after is not None else None
         if after is not None and after != before:
+            changed = True
             if before is not None and (not chain or chain[-1] != before):
                 chain.append(before)
             chain.append(after)
         elif before is not None:
             chain.append(before)
-        elif after is not None:
-            chain.append(after)
-    return chain
+    if changed:
+        # a visit that left the name as the chain already ends (a loop's exit
+        # test after its last item) adds nothing to the history
+        return [x for i, x in enumerate(chain) if i == 0 or x != chain[i - 1]], False
+    if len(chain) > 1 and all(x == chain[0] for x in chain):
+        return chain[:1], True  # read, never changed, one value: shown once
+    return chain, False
+
+
+def value_chain(visits: Sequence[LineVisit], name: str) -> list[str]:
+    """The values of ``name`` at the visits of a line. Where the line changed
+    it on some visit: its history there (each changing visit adds the value
+    before, unless the chain already ends with it, then the value after; a
+    visit that did not change it adds its value unless the chain already
+    ends with it). Where the line never changed it: the value it had at each
+    visit, or that value once when it was the same at every visit."""
+    return _chain(visits, name)[0]
+
+
+def chain_text(visits: Sequence[LineVisit], name: str, cap: int = HOVER_CAP) -> str | None:
+    """``0 → 1 → 2`` (capped), ``5 (unchanged)`` for a name the line read
+    with the same value on two visits or more, None when it had no value."""
+    chain, unchanged = _chain(visits, name)
+    if not chain:
+        return None
+    return f"{short(chain[0])} (unchanged)" if unchanged else capped(chain, cap)
 
 
 def produced(visits: Sequence[LineVisit]) -> dict[str, list[str]]:

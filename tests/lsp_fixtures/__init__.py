@@ -123,20 +123,28 @@ def _cap(values: list[str], cap: int) -> str:
 
 
 def expected_hover_line(trace, function: str, line: int, name: str) -> str:
-    """``name: a → b → c`` as lsp/README.md "Value display" defines it."""
-    chain: list[str] = []
+    """``name: a → b → c`` or ``name: v (unchanged)`` as lsp/README.md
+    "Value display" defines it."""
+    chain: list[tuple[str, bool]] = []  # (value, whether a visit kept it)
     for before, after in _visits(trace, function, line):
         b = before.get(name)
         a = after.get(name) if after is not None else None
         if a is not None and a != b:
-            if b is not None and (not chain or chain[-1] != b):
-                chain.append(b)
-            chain.append(a)
+            if b is not None and (not chain or chain[-1][0] != b):
+                chain.append((b, False))
+            chain.append((a, False))
         elif b is not None:
-            chain.append(b)
-        elif a is not None:
-            chain.append(a)
-    return f"{name}: {_cap(chain, 10)}"
+            chain.append((b, True))
+    if all(kept for _, kept in chain):  # the line never changed it
+        values = [v for v, _ in chain]
+        if len(values) > 1 and len(set(values)) == 1:
+            return f"{name}: {_cap(values[:1], 10)} (unchanged)"
+        return f"{name}: {_cap(values, 10)}"
+    out: list[str] = []
+    for value, kept in chain:  # a kept value is added unless the chain ends with it
+        if not (kept and out and out[-1] == value):
+            out.append(value)
+    return f"{name}: {_cap(out, 10)}"
 
 
 def expected_inlay_labels(trace, function: str, lines: range) -> dict[int, str]:
