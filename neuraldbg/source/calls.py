@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ast
 
-from neuraldbg.source.doctests import PARSE_FAILURES, quiet_parse
+from neuraldbg.source.doctests import PARSE_FAILURES, docstring_at, doctest_setup, quiet_parse
 from neuraldbg.source.model import EntryPoint, FunctionInfo, SourceIndex
 
 
@@ -76,3 +76,17 @@ def default_call_for(index: SourceIndex, qualname: str) -> EntryPoint | None:
         if rank < best_rank:
             best, best_rank = entry, rank
     return best
+
+
+def entry_setup(source: str, entry: EntryPoint | None) -> str:
+    """The code to run, untraced, before ``entry``'s call in the module of
+    ``source``: for a doctest, the earlier examples of its docstring (see
+    :func:`~neuraldbg.source.doctests.doctest_setup`; their lines keep the
+    file's line numbers); nothing for other entries."""
+    if entry is None or entry.kind != "doctest":
+        return ""
+    found = docstring_at(source, entry.line)
+    if found is None:
+        return ""
+    literal, row = found
+    return doctest_setup(literal, entry.line - 1 - row, row)
