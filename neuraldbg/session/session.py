@@ -210,6 +210,18 @@ class Session:
             return "", "imagined"
         raise InputError(f"no input for {qualname}: add a doctest example, a call under if __name__ == '__main__', or set one")
 
+    def setup_for(self, uri: str, qualname: str, call: str) -> str:
+        """The set-up code that comes with ``call`` when it is the input
+        :meth:`input_for` chose from the document (a doctest's earlier
+        examples); "" for the user's own call and for other entries."""
+        from neuraldbg.source.calls import default_call_for, entry_setup
+
+        doc = self.documents.get(uri)
+        if doc is None or (uri, qualname) in self.user_calls:
+            return ""
+        entry = default_call_for(doc.index, qualname)
+        return entry_setup(doc.text, entry) if entry is not None and entry.call == call else ""
+
     # -- traces ------------------------------------------------------------
     def _deps_now(self, uri: str, names: set[str]) -> dict[str, str]:
         index = self.index(uri)
@@ -378,7 +390,8 @@ class Session:
         origin = "explicit"
         if call is None:
             call, origin = self.input_for(uri, qualname, settings)
-        return Target(_uri_to_path(uri), text, index, fn, call, "imagined" if not call else origin, uri=uri)
+        return Target(_uri_to_path(uri), text, index, fn, call, "imagined" if not call else origin, uri=uri,
+                      setup=self.setup_for(uri, qualname, call))
 
     def open_run(self, target: Target, settings: Settings | None = None, *, cancel: CancelToken | None = None,
                  truth: Trace | None = None, options: EngineOptions = EngineOptions()) -> Run:

@@ -70,9 +70,10 @@ def resolve(path: str, qualname: str, call: str | None, *, source: str | None = 
 
     Input order: the explicit call, then the file's entry points (marker with
     a call, doctest, ``__main__``, pytest); with ``allow_imagined`` (model
-    backends) no input at all means the model imagines one.
+    backends) no input at all means the model imagines one. A doctest entry
+    brings its set-up: the docstring's earlier examples.
     """
-    from neuraldbg.source.calls import CallError, default_call_for, parse_call
+    from neuraldbg.source.calls import CallError, default_call_for, entry_setup, parse_call
     from neuraldbg.source.index import index_text
 
     text = read_source(path) if source is None else source
@@ -89,7 +90,7 @@ def resolve(path: str, qualname: str, call: str | None, *, source: str | None = 
             raise TargetError(str(exc)) from None
     entry = default_call_for(index, fn.qualname)
     if entry is not None and entry.call:
-        return Target(path, text, index, fn, entry.call, entry.kind)
+        return Target(path, text, index, fn, entry.call, entry.kind, setup=entry_setup(text, entry))
     if allow_imagined:
         return Target(path, text, index, fn, "", "imagined")
     raise TargetError(

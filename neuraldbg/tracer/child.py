@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 RESULT_MARKER = b"\n--neuraldbg-result--\n"  # the parent reads what follows the last one
 OUTPUT_CAP = 100_000  # characters of the program's stdout/stderr kept
 CALL_FILENAME = "<call>"  # code from the call string is never traced
+SETUP_FILENAME = "<doctest set-up>"  # nor is the set-up run before it
 SWALLOWED_HALT_GRACE = 0.5  # seconds a program may run on after swallowing a Halt
 EXIT_NO_RESULT = 70  # the child failed to produce a result; stderr says why
 EXIT_CONFINE_FAILED = 71  # Landlock/seccomp could not be applied: the parent falls back a level
@@ -119,6 +120,7 @@ class ChildRun:
         self.stderr = CappedText(OUTPUT_CAP)
         self.function: str | None = request.get("function")
         self.confine: bool = bool(request.get("confine"))
+        self.setup: str = request.get("setup") or ""  # a doctest's earlier examples, at their file lines
         self.recorder: Any = None  # recorder.Recorder once the source parsed
         self.halt_type: type[BaseException] = BaseException
         self.encode: Callable[[object], str] | None = None  # encode.dumps once loaded
@@ -211,6 +213,7 @@ class ChildRun:
             sys.stdin, sys.stdout, sys.stderr = io.StringIO(""), self.stdout, self.stderr
             _ignore_breakpoints()
             namespace = self._load_module(code)
+            self._run_setup(namespace)
             call_code, temps = self._prepare_call(namespace)
         except UserError as exc:
             self.finish("error", str(exc))
@@ -277,6 +280,20 @@ class ChildRun:
         except BaseException as exc:
             raise UserError(describe(exc)) from None
         return module.__dict__
+
+    def _run_setup(self, namespace: dict[str, Any]) -> None:
+        """Run the set-up code (untraced: the recorder has not started) in the
+        module's namespace; a failure names its line, which is the file's."""
+        if not self.setup.strip():
+            return
+        try:
+            exec(compile(self.setup, SETUP_FILENAME, "exec", dont_inherit=True), namespace)
+        except self.halt_type:
+            raise
+        except BaseException as exc:
+            line = exc.lineno if isinstance(exc, SyntaxError) else _last_line_in(exc, SETUP_FILENAME)
+            where = f" line {line}" if line else ""
+            raise UserError(f"doctest set-up{where} failed: {describe(exc)}") from None
 
     def _prepare_call(self, namespace: dict[str, Any]) -> tuple[types.CodeType, dict[str, Any]]:
         """Evaluate the callee and the arguments (untraced) into temporaries,
@@ -387,6 +404,17 @@ def _walk(node: _ast.AST) -> list[_ast.AST]:
             elif isinstance(child, list):
                 todo.extend(item for item in child if isinstance(item, _ast.AST))
     return found
+
+
+def _last_line_in(exc: BaseException, filename: str) -> int | None:
+    """The line of the innermost traceback entry of ``exc`` in code compiled as ``filename``."""
+    line = None
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == filename:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
 
 
 def _segment(text: str, node: _ast.AST) -> str:
