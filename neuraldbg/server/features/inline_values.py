@@ -12,7 +12,10 @@ from lsprotocol import types
 from neuraldbg.server.convert import to_range, uri_to_path
 from neuraldbg.server.state import ServerState
 from neuraldbg.session.registry import FrameRef
+from neuraldbg.source.index import identifier_kind
 from neuraldbg.source.model import Span
+
+NOT_VARIABLES = ("attribute", "keyword", "annotation")
 
 
 async def inline_values(state: ServerState, params: types.InlineValueParams) -> list[types.InlineValue]:
@@ -31,7 +34,11 @@ async def inline_values(state: ServerState, params: types.InlineValueParams) -> 
     values = ref.locals()
     out: list[types.InlineValue] = []
     seen: set[str] = set()
+    fn = doc.index.function_at(line0 + 1)
     for name, start, end in doc.index.identifiers.get(line0 + 1, []):
+        # `obj.count`, `f(count=1)`, `count: int`: the same name, not the variable
+        if fn is not None and identifier_kind(doc.lines, fn, line0 + 1, start, end) in NOT_VARIABLES:
+            continue
         if name in values and name not in seen:
             seen.add(name)
             out.append(types.InlineValueText(range=to_range(doc, Span(line0, start, line0, end), state.encoding),
