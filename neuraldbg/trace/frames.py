@@ -13,7 +13,7 @@ Event = Literal["call", "line", "return", "exception"]
 EVENTS: tuple[Event, ...] = ("call", "line", "return", "exception")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a real run may hold 100,000 of these
 class Frame:
     """One step of an execution, in CWM's sense (observation + action).
 
@@ -21,6 +21,8 @@ class Frame:
     BEFORE the line runs, fully resolved (no ``..``). CWM writes no locals on
     return/exception frames; a predicted trace leaves them empty there and
     :meth:`Trace.locals_at` falls back to the scope's last known state.
+    Treat ``locals`` as read-only: an executed trace shares one dict between
+    consecutive frames whose locals did not change.
     """
 
     event: Event
@@ -73,6 +75,14 @@ class LineVisit:
 
 
 TraceStatus = Literal["complete", "streaming", "truncated", "error"]
+# Why a truncated trace stopped, when that is known: the frame budget ran out
+# on a run that was still going ("stopped early": nothing says it would not
+# halt), the time limit was hit with the program still running, or the
+# tracer saw the program come back to an earlier state exactly (a loop that
+# never ends). None on a truncated trace: another cap (a model's token cap,
+# tracing switched off), reported as before (it may not halt).
+StopKind = Literal["frame-budget", "time-limit", "cycle"]
+STOP_KINDS: tuple[StopKind, ...] = ("frame-budget", "time-limit", "cycle")
 
 
 @dataclass
@@ -80,9 +90,10 @@ class Trace:
     """The frames of one entry call, predicted or executed.
 
     ``status``: ``complete`` when the entry scope exited; ``truncated`` when a
-    frame or time cap stopped it (a possible non-halting program);
-    ``streaming`` while a model is still producing frames; ``error`` when the
-    run could not produce a trace at all (``error`` says why).
+    frame or time cap stopped it (``stop`` says which; :attr:`may_not_halt`
+    whether that suggests a non-halting program); ``streaming`` while a model
+    is still producing frames; ``error`` when the run could not produce a
+    trace at all (``error`` says why).
     """
 
     function: str
@@ -94,6 +105,18 @@ class Trace:
     model: str | None = None  # model name for predicted traces
     predicted: bool = False
     stdout: str = ""  # what an executed program printed (capped); empty for predicted traces
+    stop: StopKind | None = None  # why a truncated trace stopped, when known
+
+    @property
+    def may_not_halt(self) -> bool:
+        """Truncated by something that suggests the program does not halt:
+        every cap but the frame budget, which only says the run was long."""
+        return self.status == "truncated" and self.stop != "frame-budget"
+
+    @property
+    def stopped_early(self) -> bool:
+        """Truncated by the frame budget while still running (it may well halt)."""
+        return self.status == "truncated" and self.stop == "frame-budget"
 
     # -- derived views -------------------------------------------------
     def locals_at(self, step: int) -> dict[str, str]:
@@ -207,6 +230,8 @@ class Trace:
             out["model"] = self.model
         if self.stdout:
             out["stdout"] = self.stdout
+        if self.stop is not None:
+            out["stop"] = self.stop
         return out
 
     @staticmethod
@@ -220,4 +245,5 @@ class Trace:
             status=data.get("status", "complete"),
             model=data.get("model"),
             stdout=str(data.get("stdout") or ""),
+            stop=data["stop"] if data.get("stop") in STOP_KINDS else None,
         )
