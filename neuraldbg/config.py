@@ -5,10 +5,27 @@ back to defaults with a message (never an exception at the protocol edge)."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 BACKENDS: tuple[str, ...] = ("exec", "local", "remote", "replay")
+# The default frame budget of a real run grows with its time limit: the
+# tracer records well over this many frames a second of plain Python, so a
+# run that halts in time is not cut short by a fixed cap. Predicted traces
+# keep a fixed cap: a model's frames cost tokens, not tracer time.
+FRAMES_PER_SECOND = 10_000
+PREDICTED_MAX_FRAMES = 2000
+
+
+def frames_for(seconds: float) -> int:
+    """The frame budget of a real run of ``seconds``."""
+    return max(1, int(FRAMES_PER_SECOND * seconds))
+
+
+def default_max_frames(backend: str, timeout_seconds: float) -> int:
+    """The frame budget when maxFrames is not set: real runs (exec, replay)
+    scale with the time limit, predicted ones do not."""
+    return frames_for(timeout_seconds) if backend in ("exec", "replay") else PREDICTED_MAX_FRAMES
 
 _KEYS = {
     "backend": "backend",
@@ -34,13 +51,24 @@ class Settings:
     api_key: str = ""
     temperature: float | None = None  # None: the model profile's [sampling] (neuraldbg.simulation.sampling)
     seed: int = 0
-    max_frames: int = 2000
+    max_frames: int = 0  # 0: default_max_frames(backend, timeout_seconds), kept in step with them
     timeout_seconds: float = 10.0
     interpreter: str = ""  # the Python that runs the user's program ("": the server's own)
     allow_execution: bool = False
     debounce_ms: int = 150
     # Rate the real run under the model (model backends with allow_execution): one prefill per trace.
     score_real_runs: bool = True
+    # The default max_frames was derived as (-1: max_frames was set): a
+    # replace() that changes the backend or the time limit derives it anew.
+    _default_frames: int = field(default=0, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        derived = default_max_frames(self.backend, self.timeout_seconds)
+        if self.max_frames == 0 or self.max_frames == self._default_frames:
+            object.__setattr__(self, "max_frames", derived)
+            object.__setattr__(self, "_default_frames", derived)
+        else:
+            object.__setattr__(self, "_default_frames", -1)
 
     @property
     def sampling_key(self) -> tuple[float | None, int]:
