@@ -2,8 +2,19 @@
 
 Standard library only: the sandboxed child loads this file directly.
 
-A recorded frame is a list ``[event, line, function, depth, locals, value]``
-(JSON-ready; the parent adds the source text).
+A recorded frame is a list ``[event, line, function, depth, changed, value]``
+(JSON-ready; the parent adds the source text), with a seventh item, the
+names no longer bound, when a ``del`` removed some. ``changed`` is every
+local on a call frame and, on the other frames, only the locals whose repr
+differs from the previous frame at the same depth (the same scope: the
+frames active at one time have distinct depths, and a call starts afresh).
+A long loop over a few changing names so sends, and keeps, a few strings a
+frame rather than the whole scope.
+
+Stop reasons (``Recorder.stop_reason``): ``stopped`` when the frame budget
+ran out on a run still going (it may well halt), ``looping`` when it ran out
+while the program was in a loop that came back to an earlier state exactly
+(see :meth:`Recorder._repeats`): such a loop never ends.
 """
 
 from __future__ import annotations
@@ -21,6 +32,31 @@ if TYPE_CHECKING:
 # Python 3.12+ inlines these; skipping them keeps the frames the same on 3.11
 # (their effect shows in the enclosing function's next frame).
 _COMPREHENSIONS = frozenset({"<listcomp>", "<dictcomp>", "<setcomp>", "<genexpr>"})
+
+# Values whose repr is all there is to them (immutable, no user code in
+# their operators): an exact state of a scope holding only these is its
+# line, position and reprs. Tuples are checked item by item.
+_ATOMS = frozenset({int, float, complex, str, bytes, bool, type(None)})
+_PLAIN = _ATOMS | {tuple}
+# Instructions (3.11 to 3.14 names) that read and write only the frame's
+# locals, constants and value stack, through operators of the types above:
+# no call, no global, attribute, closure cell, iterator or container write.
+# Lines made of these, run again from the same state, run the same way.
+# A return leaves the scope (a return event, so never inside a loop's turn);
+# it is here because the implicit ``return None`` shares the loop's line.
+_PURE_OPS = frozenset("""
+    RETURN_VALUE RETURN_CONST
+    NOP RESUME CACHE EXTENDED_ARG NOT_TAKEN LOAD_CONST LOAD_SMALL_INT LOAD_FAST LOAD_FAST_CHECK
+    LOAD_FAST_LOAD_FAST LOAD_FAST_BORROW LOAD_FAST_BORROW_LOAD_FAST_BORROW STORE_FAST
+    STORE_FAST_LOAD_FAST STORE_FAST_STORE_FAST DELETE_FAST POP_TOP COPY SWAP
+    JUMP JUMP_NO_INTERRUPT JUMP_FORWARD JUMP_BACKWARD JUMP_BACKWARD_NO_INTERRUPT
+    POP_JUMP_IF_TRUE POP_JUMP_IF_FALSE POP_JUMP_IF_NONE POP_JUMP_IF_NOT_NONE
+    POP_JUMP_FORWARD_IF_TRUE POP_JUMP_FORWARD_IF_FALSE POP_JUMP_FORWARD_IF_NONE POP_JUMP_FORWARD_IF_NOT_NONE
+    POP_JUMP_BACKWARD_IF_TRUE POP_JUMP_BACKWARD_IF_FALSE POP_JUMP_BACKWARD_IF_NONE POP_JUMP_BACKWARD_IF_NOT_NONE
+    JUMP_IF_TRUE_OR_POP JUMP_IF_FALSE_OR_POP TO_BOOL UNARY_NOT UNARY_NEGATIVE UNARY_INVERT
+    COMPARE_OP IS_OP CONTAINS_OP BINARY_OP BINARY_SUBSCR
+""".split())
+_CLIPPED = "…<+"  # reprs.Renderer's mark on a cut repr: the rest of the value is unknown
 
 
 class Halt(BaseException):
@@ -55,6 +91,15 @@ class Recorder:
         # object: it is alive while it runs, and after the run the frames left
         # here are the ones a dying trace function never saw return.
         self._active: dict[FrameType, tuple[int, str]] = {}
+        # depth -> (objects, reprs) of the last frame recorded there: the base
+        # of the next frame's changes; an atom that is the same object keeps
+        # its repr without a new repr() call.
+        self._scopes: dict[int, tuple[dict[str, object], dict[str, str]]] = {}
+        # Active frame -> hash of a plain state (position, reprs) -> the index
+        # of the frame that had it; found again, a loop may have closed.
+        self._states: dict[FrameType, dict[int, int]] = {}
+        self._pure: dict[tuple[CodeType, frozenset[int]], bool] = {}
+        self._cycle: tuple[FrameType, int] | None = None  # (frame, line) of a loop that never ends
 
     # -- control -------------------------------------------------------
     def start(self) -> None:
@@ -91,7 +136,7 @@ class Recorder:
             line = frame.f_lineno
             if line == first_line:
                 line = def_line  # a decorated function's call event points at its first decorator
-            self._record("call", line, function, depth, frame.f_locals, None, False)
+            self._record(frame, "call", line, function, depth, frame.f_locals, None, False)
             self._active[frame] = (depth, function)
             return self._on_event
         except RecursionError:
@@ -112,13 +157,14 @@ class Recorder:
                 return None
             depth, function = entry
             if event == "line":
-                self._record("line", frame.f_lineno, function, depth, frame.f_locals, None, False)
+                self._record(frame, "line", frame.f_lineno, function, depth, frame.f_locals, None, False)
             elif event == "return":
                 del self._active[frame]
-                self._record("return", frame.f_lineno, function, depth, frame.f_locals, arg, True)
+                self._states.pop(frame, None)
+                self._record(frame, "return", frame.f_lineno, function, depth, frame.f_locals, arg, True)
             elif event == "exception":
                 value = arg[1] if arg[1] is not None else arg[0]
-                self._record("exception", frame.f_lineno, function, depth, frame.f_locals, value, True)
+                self._record(frame, "exception", frame.f_lineno, function, depth, frame.f_locals, value, True)
             return self._on_event
         except RecursionError:
             return self._on_event
@@ -149,9 +195,10 @@ class Recorder:
             return False
         for frame, line in reversed(chain):
             depth, function = self._active.pop(frame)
+            self._states.pop(frame, None)
             local_vars = frame.f_locals
-            self._record("exception", line, function, depth, local_vars, exc, True)
-            self._record("return", line, function, depth, local_vars, None, True)
+            self._record(frame, "exception", line, function, depth, local_vars, exc, True)
+            self._record(frame, "return", line, function, depth, local_vars, None, True)
         return True
 
     # -- helpers -------------------------------------------------------
@@ -180,6 +227,7 @@ class Recorder:
 
     def _record(
         self,
+        frame: FrameType,
         event: str,
         line: int | None,
         function: str,
@@ -188,19 +236,95 @@ class Recorder:
         value: object,
         has_value: bool,
     ) -> None:
+        cycle = self._cycle
+        if cycle is not None and (event != "line" or frame is not cycle[0]):
+            cycle = self._cycle = None  # out of the loop after all (an exception from a signal handler)
         if len(self.frames) >= self._max_frames:
-            self.halt("truncated", f"stopped after {self._max_frames} frames (the program may not halt)")
+            count = self._max_frames
+            if cycle is not None:
+                self.halt("looping", f"stopped after {count} frames: line {cycle[1]} came back to an "
+                                     "earlier state exactly, so the loop never ends (the program does not halt)")
+            self.halt("stopped", f"stopped after {count} frames, the frame budget, with the program still running")
         render = self._render
+        base_objects, base = self._scopes.get(depth, ({}, {})) if event != "call" else ({}, {})
+        objects: dict[str, object] = {}
         shown: dict[str, str] = {}
+        changed: dict[str, str] = {}
         for name, item in local_vars.items():
-            try:
-                shown[str(name)] = render(item)
-            except RecursionError:
-                shown[str(name)] = "<repr failed: RecursionError>"
-        text = None
+            name = str(name)
+            before = base.get(name)
+            if before is not None and base_objects.get(name) is item and type(item) in _ATOMS:
+                text = before  # the same immutable object: the same repr
+            else:
+                try:
+                    text = render(item)
+                except RecursionError:
+                    text = "<repr failed: RecursionError>"
+                if text != before:
+                    changed[name] = text
+                elif before is not None:
+                    text = before  # one string object for an unchanged repr
+            shown[name] = text
+            if type(item) in _ATOMS:
+                objects[name] = item  # immutable: holding it changes nothing in the program
+        self._scopes[depth] = (objects, shown)
+        result = None
         if has_value:
             try:
-                text = render(value)
+                result = render(value)
             except RecursionError:
-                text = "<repr failed: RecursionError>"
-        self.frames.append([event, line or 0, function, depth, shown, text])
+                result = "<repr failed: RecursionError>"
+        entry: list[Any] = [event, line or 0, function, depth, changed, result]
+        gone = [name for name in base if name not in shown]
+        if gone:
+            entry.append(gone)
+        if event == "line" and cycle is None:
+            self._watch(frame, line or 0, depth, shown, local_vars)
+        self.frames.append(entry)
+
+    # -- exact cycles --------------------------------------------------
+    def _watch(self, frame: FrameType, line: int, depth: int, shown: dict[str, str], local_vars: dict[str, Any]) -> None:
+        """Remember a plain state of ``frame``; seen before, check whether
+        the loop between the two is one that can never end."""
+        if not _PLAIN.issuperset(map(type, local_vars.values())):
+            return  # an object's repr may not show its state: never a proof
+        key = hash((frame.f_lasti, tuple(shown.items())))
+        states = self._states.get(frame)
+        if states is None:
+            states = self._states[frame] = {}
+        here = len(self.frames)
+        first = states.get(key)
+        states[key] = here  # a loop that fails the check is checked again over its latest turn only
+        if first is not None and self._repeats(frame, first, here, depth, shown, local_vars):
+            self._cycle = (frame, line)
+
+    def _repeats(self, frame: FrameType, first: int, here: int, depth: int, shown: dict[str, str],
+                 local_vars: dict[str, Any]) -> bool:
+        """Frame ``here`` has the state frame ``first`` had: the same position,
+        the same reprs of plain values (nothing cut short). If every frame in
+        between is a line of this scope (no call into Python) and those lines
+        are pure (:data:`_PURE_OPS`), the program is back where it was with
+        nothing else to tell the two apart, and will go round forever."""
+        if any(_CLIPPED in text for text in shown.values()):
+            return False
+        if not all(type(v) in _ATOMS or all(type(x) in _ATOMS for x in v) for v in local_vars.values()):
+            return False  # a tuple of objects
+        lines = {self.frames[i][1] for i in range(first, here)}
+        if any(self.frames[i][0] != "line" or self.frames[i][3] != depth for i in range(first, here)):
+            return False
+        return self._pure_lines(frame.f_code, frozenset(lines))
+
+    def _pure_lines(self, code: CodeType, lines: frozenset[int]) -> bool:
+        known = self._pure.get((code, lines))
+        if known is None:
+            import dis  # only once a state comes back: most runs never pay for it
+
+            known, line = True, None
+            for ins in dis.get_instructions(code):
+                positions = getattr(ins, "positions", None)  # 3.11+; 3.10 marks a line's first instruction
+                line = positions.lineno if positions is not None else (ins.starts_line or line)
+                if line in lines and ins.opname not in _PURE_OPS:
+                    known = False
+                    break
+            self._pure[(code, lines)] = known
+        return known

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from neuraldbg.trace.frames import EVENTS, Frame, Trace, TraceStatus
+from neuraldbg.trace.frames import EVENTS, Frame, StopKind, Trace, TraceStatus
 from neuraldbg.tracer import isolation as iso
 from neuraldbg.tracer import modules
 from neuraldbg.tracer.interpreters import Interpreter, InterpreterError
@@ -296,21 +296,22 @@ def _to_trace(outcome: _ChildOutcome, source: str, call: str, function: str | No
         return _failed(trace.function, call, f"tracer child returned a malformed result ({exc})")
     if result is None:
         if outcome.timed_out:
-            trace.status = "truncated"
+            trace.status, trace.stop = "truncated", "time-limit"
             trace.error = f"timed out after {limits.wall_seconds:g} s (the program may not halt)"
         elif outcome.overflow:
             trace.status = "error"
             trace.error = f"the trace was larger than {MAX_RESULT_BYTES // (1024 * 1024)} MiB"
         else:
-            trace.status, trace.error = _why_no_result(outcome, stderr, limits)
+            trace.status, trace.error, trace.stop = _why_no_result(outcome, stderr, limits)
         return trace
     try:
-        lines = _LINE_BREAK.split(source)
-        trace.frames = [_frame(raw, lines) for raw in result.get("frames", [])]
-        status = result.get("status", "error")
-        trace.status = status if status in ("complete", "truncated", "error") else "error"
+        decode = _FrameDecoder(_LINE_BREAK.split(source))
+        trace.frames = [decode(raw) for raw in result.get("frames", [])]
         error = result.get("error")
         trace.error = None if error is None else _text(error)
+        trace.status, trace.stop = _CHILD_STATUSES.get(result.get("status"), ("error", None))
+        if result.get("status") == "truncated" and trace.error is not None and trace.error.startswith(_TIME_LIMITS):
+            trace.stop = "time-limit"
         trace.stdout = str(result.get("stdout") or "")
         if function is None and result.get("function"):
             trace.function = str(result["function"])  # derived by the child from the real callee
@@ -347,36 +348,82 @@ def _text(value: object) -> str:
     return value
 
 
-def _frame(raw: list[Any], lines: list[str]) -> Frame:
-    event, line, function, depth, local_vars, value = raw
-    if event not in EVENTS:
-        raise ValueError(f"unknown event {event!r}")
-    line = int(line)
-    return Frame(
-        event=event,
-        line=line,
-        function=_text(function),
-        depth=int(depth),
-        locals={_text(k): _text(v) for k, v in dict(local_vars).items()},
-        value=None if value is None else _text(value),
-        source=lines[line - 1] if 0 < line <= len(lines) else "",
-    )
+# The child's statuses: the recorder's two frame-budget stops (see
+# recorder.py) and the rest as they are; a "truncated" from the child's
+# timers starts with one of _TIME_LIMITS (child.py writes them).
+_CHILD_STATUSES: dict[object, tuple[TraceStatus, StopKind | None]] = {
+    "complete": ("complete", None),
+    "error": ("error", None),
+    "truncated": ("truncated", None),
+    "stopped": ("truncated", "frame-budget"),
+    "looping": ("truncated", "cycle"),
+}
+_TIME_LIMITS = ("timed out after", "CPU time limit")
 
 
-def _why_no_result(outcome: _ChildOutcome, stderr: str, limits: Limits) -> tuple[TraceStatus, str]:
+class _FrameDecoder:
+    """Frames from the child's compact ones (only the locals that changed
+    since the previous frame at the same depth, see recorder.py), held
+    compactly: an unchanged repr is one string shared by every frame that
+    has it, equal strings (names, functions, values) are one object, and a
+    frame whose locals did not change shares its dict with the previous one."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self._lines = lines
+        self._scopes: dict[int, dict[str, str]] = {}  # depth -> the locals of its last frame
+        self._strings: dict[str, str] = {}
+
+    def _one(self, value: object) -> str:
+        text = _text(value)
+        return self._strings.setdefault(text, text)
+
+    def __call__(self, raw: list[Any]) -> Frame:
+        event, line, function, depth, changed, value, *rest = raw
+        if event not in EVENTS:
+            raise ValueError(f"unknown event {event!r}")
+        if len(rest) > 1:
+            raise ValueError(f"a frame of {len(raw)} items")
+        event = EVENTS[EVENTS.index(event)]  # one string per event kind, not one per frame
+        line, depth = int(line), int(depth)
+        changed = dict(changed)
+        gone = list(rest[0]) if rest else []
+        base = self._scopes.get(depth) if event != "call" else None
+        if base is not None and not changed and not gone:
+            local_vars = base
+        else:
+            local_vars = dict(base) if base is not None else {}
+            for name in gone:
+                local_vars.pop(_text(name), None)
+            one = self._one
+            for name, text in changed.items():
+                local_vars[one(name)] = one(text)
+        self._scopes[depth] = local_vars
+        return Frame(
+            event=event,
+            line=line,
+            function=self._one(function),
+            depth=depth,
+            locals=local_vars,
+            value=None if value is None else self._one(value),
+            source=self._lines[line - 1] if 0 < line <= len(self._lines) else "",
+        )
+
+
+def _why_no_result(outcome: _ChildOutcome, stderr: str, limits: Limits) -> tuple[TraceStatus, str, StopKind | None]:
     code = outcome.returncode
     if code is not None and code < 0:
         try:
             name = signal.Signals(-code).name
         except ValueError:
             name = f"signal {-code}"
-        if code == -signal.SIGXCPU or (code == -signal.SIGKILL and outcome.elapsed >= limits.cpu_seconds):
-            return "truncated", f"CPU time limit of {limits.cpu_seconds:g} s exceeded (the program may not halt)"
-        return "error", f"the program crashed (killed by {name})"
+        cpu = limits.cpu_seconds or limits.wall_seconds
+        if code == -signal.SIGXCPU or (code == -signal.SIGKILL and outcome.elapsed >= cpu):
+            return "truncated", f"CPU time limit of {cpu:g} s exceeded (the program may not halt)", "time-limit"
+        return "error", f"the program crashed (killed by {name})", None
     last = stderr.strip().splitlines()[-1] if stderr.strip() else ""
     if last:
-        return "error", f"the tracer child exited with code {code} without a result: {last}"
-    return "error", f"the program ended the process (exit code {code}) before the call returned"
+        return "error", f"the tracer child exited with code {code} without a result: {last}", None
+    return "error", f"the program ended the process (exit code {code}) before the call returned", None
 
 
 def _static_callee(call: str) -> str:
