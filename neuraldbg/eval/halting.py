@@ -2,9 +2,10 @@
 
 Each program is predicted with a frame budget. The verdict is ``halts``
 when the predicted trace ends (status complete, an escaping exception
-included), ``loops`` when the budget is exhausted, and ``unknown`` when the
-prediction broke off otherwise (malformed output, a backend error). It is
-scored against the label the program was built with.
+included), ``loops`` when the budget is exhausted (the trace "stopped
+early", status truncated) or the run came back to an exact state, and
+``unknown`` when the prediction broke off otherwise (malformed output, a
+backend error). It is scored against the label the program was built with.
 """
 
 from __future__ import annotations
@@ -51,9 +52,12 @@ class HaltingResult:
 
 
 def classify(trace: Trace, budget: int) -> Verdict:
+    """The budget is what tells the two kinds apart here (every halting
+    program ends well within it), so a trace it stopped early counts as a
+    loop, as does one the tracer saw come back to an exact state."""
     if trace.status == "complete":
         return "halts"
-    if trace.status == "truncated" and len(trace.frames) >= budget:
+    if trace.status == "truncated" and (len(trace.frames) >= budget or trace.stop == "cycle"):
         return "loops"
     return "unknown"
 

@@ -19,7 +19,7 @@ class Problem:
     span: Span  # code points, 0-based lines
     message: str
     severity: Severity
-    code: str  # "syntax", "hole", "exception", "may-not-halt", "divergence", "model-disagrees"
+    code: str  # "syntax", "hole", "exception", "may-not-halt", "stopped-early", "divergence", "model-disagrees"
 
 
 def line_span(lines: list[str], line: int) -> Span:
@@ -36,7 +36,8 @@ def index_problems(index: SourceIndex) -> list[Problem]:
 
 
 def trace_problems(trace: Trace, fn: FunctionInfo, lines: list[str]) -> list[Problem]:
-    """An exception escaping the traced function, or a run that may not halt."""
+    """An exception escaping the traced function, a run that may not halt
+    (the time limit, an exact loop), or one the frame budget stopped early."""
     out: list[Problem] = []
     severity: Severity = "warning" if trace.predicted else "error"
     how = f"predicted for {trace.call}" if trace.predicted else f"for {trace.call}"
@@ -50,7 +51,11 @@ def trace_problems(trace: Trace, fn: FunctionInfo, lines: list[str]) -> list[Pro
         if line <= 0 or line > len(lines):
             line = fn.def_line
         out.append(Problem(line_span(lines, line), f"{exception_text(raised.value)} ({how})", severity, "exception"))
-    if trace.status == "truncated":
+    if trace.stopped_early:  # a long run, not a sign of a loop: said quietly
+        why = trace.error or "the frame budget ran out"
+        out.append(Problem(line_span(lines, fn.def_line), f"stopped early: {why} ({how})", "information",
+                           "stopped-early"))
+    elif trace.may_not_halt:
         why = trace.error or "the frame cap was hit"
         out.append(Problem(line_span(lines, fn.def_line), f"may not halt: {why} ({how})", "warning", "may-not-halt"))
     return out

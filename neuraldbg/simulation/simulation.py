@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from neuraldbg.backends.base import CancelToken
-from neuraldbg.trace.frames import Event, Frame, Trace, TraceStatus
+from neuraldbg.trace.frames import Event, Frame, StopKind, Trace, TraceStatus
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,7 @@ class Step:
     frame: Frame | None  # None: the trace ended (the entry scope exited)
     error: str | None = None  # set when the engine could not continue (status becomes truncated/error)
     status: TraceStatus | None = None
+    stop: StopKind | None = None  # why a truncated trace stopped, when known (Trace.stop)
 
 
 class Engine(Protocol):
@@ -93,6 +94,7 @@ class Simulation:
     done: bool = False
     status: TraceStatus = "streaming"
     error: str | None = None
+    stop: StopKind | None = None
     _future: list[Frame] = field(default_factory=list)  # frames undone by step_back, reusable
 
     # -- basic motion ------------------------------------------------------
@@ -104,7 +106,7 @@ class Simulation:
         self.frames.clear()
         self._future.clear()
         self.engine.truncate(0)
-        self.done, self.status, self.error = False, "streaming", None
+        self.done, self.status, self.error, self.stop = False, "streaming", None, None
         if self.known and self.engine.supports_edit:
             self._resume(self.known)
         else:
@@ -128,16 +130,29 @@ class Simulation:
             self.done = True
             self.status = step.status or ("complete" if step.error is None else "error")
             self.error = step.error
+            self.stop = step.stop if self.status == "truncated" else None
             return False
         self.frames.append(step.frame)
         for listener in list(self.listeners):
             listener(len(self.frames) - 1, step.frame)
         if len(self.frames) >= self.max_frames:
-            self.done = True
-            self.status = "truncated"
-            self.error = f"stopped after {self.max_frames} frames (the program may not halt)"
+            self._out_of_frames()
             return False
         return True
+
+    def _out_of_frames(self) -> None:
+        """The frame budget ran out: "stopped early" (it may well halt), unless
+        a real run ends right here and says why itself (a loop it saw repeat
+        an exact state; looking costs nothing for a walk over a real run)."""
+        if not self.engine.predicted:
+            end = self.engine.next(self.frames, None, None)
+            self.engine.truncate(len(self.frames))
+            if end.frame is None and end.stop is not None and end.stop != "frame-budget":
+                self._accept(end)
+                return
+        self.done = True
+        self.status, self.stop = "truncated", "frame-budget"
+        self.error = f"stopped after {self.max_frames} frames, the frame budget, with the program still running"
 
     def _advance(self, forced: Event | None, cancel: CancelToken | None) -> bool:
         if self.done:
@@ -195,7 +210,7 @@ class Simulation:
         if len(self.frames) > 1:
             self._future.append(self.frames.pop())
             self.engine.truncate(len(self.frames))
-            self.done, self.status, self.error = False, "streaming", None
+            self.done, self.status, self.error, self.stop = False, "streaming", None, None
         return self.current
 
     def run(self, stop: Callable[[int, Frame], bool] | None = None, *, limit: int | None = None,
@@ -245,7 +260,7 @@ class Simulation:
         self.frames[step] = edited
         self.engine.truncate(step)
         self.engine.replace(step, edited)
-        self.done, self.status, self.error = False, "streaming", None
+        self.done, self.status, self.error, self.stop = False, "streaming", None, None
         for listener in list(self.listeners):
             listener(step, edited)
         return edited
@@ -269,4 +284,5 @@ class Simulation:
             status=self.status if self.done else "streaming",
             model=self.engine.model,
             predicted=self.engine.predicted,
+            stop=self.stop if self.done else None,
         )
