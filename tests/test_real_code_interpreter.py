@@ -150,3 +150,15 @@ def test_the_interpreter_is_asked_once_per_path(venv: Path) -> None:
     assert first.prefix == str(venv) and first.version == sys.version_info[:2]
     assert any(p.startswith(str(venv)) and p.endswith("site-packages") for p in first.sys_path)
     assert os.path.realpath(sysconfig.get_paths()["purelib"]) not in map(os.path.realpath, first.sys_path)
+
+
+def test_the_command_line_takes_the_projects_interpreter(venv: Path, tmp_path: Path) -> None:
+    path = program(tmp_path)
+    base = [sys.executable, "-m", "neuraldbg", "trace", f"{path}::f", "--call", "f()", "--format", "json"]
+    ok = subprocess.run([*base, "--interpreter", str(venv / "bin" / "python")], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    assert '"status": "complete"' in ok.stdout and "42" in ok.stdout
+    without = subprocess.run(base, capture_output=True, text=True)
+    assert without.returncode == 1 and "No module named 'onlyinvenv'" in without.stdout
+    missing = subprocess.run([*base, "--interpreter", str(tmp_path / "nope")], capture_output=True, text=True)
+    assert missing.returncode == 2 and missing.stderr.strip().startswith("neuraldbg: error: --interpreter")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -28,8 +29,19 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         seed=args.seed if args.seed is not None else 0,
         max_frames=args.max_frames,
         timeout_seconds=args.timeout,
+        interpreter=_interpreter(args.interpreter),
         allow_execution=True,  # the user asked for it on the command line
     )
+
+
+def _interpreter(name: str) -> str:
+    """An absolute path for ``--interpreter`` (a name is looked up on PATH)."""
+    if not name:
+        return ""
+    found = shutil.which(name)
+    if found is None:
+        raise CliError(f"--interpreter: no executable {name!r}")
+    return os.path.abspath(found)
 
 
 @contextmanager
