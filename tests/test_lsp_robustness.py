@@ -231,10 +231,14 @@ async def test_program_crash_and_timeout_then_next_request_works(tmp_path: Path)
         text = await _hover_at(client, uri, position(path, 26, "b"))
         assert "b: 4" in code_block_lines(text), text
         await wait_until(lambda: client.statuses[-1]["state"] == "ready")
-        # the endless loop hits the frame cap: "may not halt", and nothing hangs
-        await wait_until(lambda: any(d.code == "may-not-halt" for d in client.diagnostics.get(uri, ())), timeout=60)
-        (halt,) = [d for d in client.diagnostics[uri] if d.code == "may-not-halt"]
-        assert halt.range.start.line == 11 and halt.message.startswith("may not halt:") and "(for spin(1))" in halt.message
+        # the endless loop (n grows: no exact cycle) runs out of frame budget:
+        # "stopped early", an Information, not "may not halt"; nothing hangs
+        await wait_until(lambda: any(d.code == "stopped-early" for d in client.diagnostics.get(uri, ())), timeout=60)
+        (halt,) = [d for d in client.diagnostics[uri] if d.code == "stopped-early"]
+        assert halt.range.start.line == 11 and halt.severity == types.DiagnosticSeverity.Information
+        assert halt.message == ("stopped early: stopped after 500 frames, the frame budget, with the program still "
+                                "running (for spin(1))")
+        assert not [d for d in client.diagnostics[uri] if d.code == "may-not-halt"]
         for status in client.statuses:
             validate(status, "status.json")
     finally:

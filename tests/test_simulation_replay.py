@@ -18,7 +18,7 @@ from neuraldbg.simulation.target import Target
 from neuraldbg.source.index import index_text
 from neuraldbg.trace.cwm_decode import cwm_view
 from neuraldbg.trace.tokenizer import TextTokenizer
-from neuraldbg.tracer import run_trace
+from neuraldbg.tracer import Limits, run_trace
 
 
 def replay_sim(source: str, qualname: str, call: str) -> tuple[Simulation, object]:
@@ -162,11 +162,12 @@ def test_run_to_line_and_reverse_continue() -> None:
     assert sim.current.line == 9
 
 
-def test_frame_cap_marks_may_not_halt() -> None:
+def test_frame_cap_marks_stopped_early() -> None:
     src = "def spin(n):\n    while n > 0:\n        n += 1\n    return n\n"
-    truth = run_trace(src, "spin(1)", function="spin")
-    assert truth.status == "truncated"
+    truth = run_trace(src, "spin(1)", function="spin", limits=Limits(max_frames=500))
+    assert (truth.status, truth.stop) == ("truncated", "frame-budget")
     sim = Simulation(ExecEngine(truth), function="spin", call="spin(1)", max_frames=50)
     trace = sim.run_to_end()
-    assert trace.status == "truncated" and "may not halt" in (trace.error or "")
+    assert (trace.status, trace.stop) == ("truncated", "frame-budget") and not trace.may_not_halt
+    assert trace.error == "stopped after 50 frames, the frame budget, with the program still running"
     assert len(trace.frames) == 50

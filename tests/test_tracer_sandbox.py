@@ -38,8 +38,8 @@ def assert_blocked(trace: Trace, message: str) -> None:
 
 def test_infinite_loop_is_stopped_by_the_frame_cap() -> None:
     trace = trace_of("i = 0\nwhile True:\n    i += 1")
-    assert trace.status == "truncated"
-    assert trace.error == "stopped after 300 frames (the program may not halt)"
+    assert (trace.status, trace.stop) == ("truncated", "frame-budget")  # stopped early: nothing proves a loop
+    assert trace.error == "stopped after 300 frames, the frame budget, with the program still running"
     assert len(trace.frames) == 300
     assert trace.frames[-1].locals["i"].isdigit()
 
@@ -68,8 +68,9 @@ def test_program_that_blocks_the_child_timers_is_killed_by_the_parent() -> None:
 def test_program_that_swallows_the_stop_still_ends() -> None:
     body = "while True:\n    try:\n        while True:\n            pass\n    except BaseException:\n        pass"
     trace = trace_of(body)
-    assert trace.status == "truncated"
-    assert trace.error == "stopped after 300 frames (the program may not halt)"
+    assert (trace.status, trace.stop) == ("truncated", "cycle")  # the inner `pass` comes back to one state
+    assert trace.error == ("stopped after 300 frames: line 6 came back to an earlier state exactly, "
+                           "so the loop never ends (the program does not halt)")
 
 
 # -- memory and files ---------------------------------------------------------

@@ -27,7 +27,9 @@ def _add_backend_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--temperature", type=float, default=None,
                    help="sampling temperature (model backends; default: the profile's [sampling], 0.2 / 0.6 for imagined inputs)")
     p.add_argument("--seed", type=int, default=None, help="sampling seed (model backends)")
-    p.add_argument("--max-frames", type=int, default=2000, help="frame cap (a trace that hits it may not halt)")
+    p.add_argument("--max-frames", type=int, default=0,
+                   help="frame budget (default: 10000 per second of --timeout for exec/replay, 2000 for models); "
+                        "a trace that runs out of it stopped early")
     p.add_argument("--timeout", type=float, default=10.0, help="wall-clock limit in seconds (exec backend)")
     p.add_argument("--interpreter", default="", metavar="PYTHON",
                    help="the Python that runs the program (the project's, so its dependencies import; default: this one)")

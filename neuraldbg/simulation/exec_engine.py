@@ -21,7 +21,7 @@ class ExecEngine:
 
     def _end(self) -> Step:
         status = self.truth.status if self.truth.status != "streaming" else "complete"
-        return Step(None, error=self.truth.error, status=status)
+        return Step(None, error=self.truth.error, status=status, stop=self.truth.stop)
 
     def first(self, cancel: CancelToken | None) -> Step:
         self._positions, self._n = [], 0

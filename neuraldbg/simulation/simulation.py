@@ -147,12 +147,8 @@ class Simulation:
         if not self.engine.predicted:
             end = self.engine.next(self.frames, None, None)
             self.engine.truncate(len(self.frames))
-            # An engine over a real run that leaves Step.stop unset: its
-            # run's own stop (the exec engine keeps the run as .truth).
-            truth = getattr(self.engine, "truth", None)
-            stop = end.stop if end.stop is not None or not isinstance(truth, Trace) else truth.stop
-            if end.frame is None and stop is not None and stop != "frame-budget":
-                self._accept(Step(None, error=end.error, status=end.status, stop=stop))
+            if end.frame is None and end.stop is not None and end.stop != "frame-budget":
+                self._accept(Step(None, error=end.error, status=end.status, stop=end.stop))
                 return
         self.done = True
         self.status, self.stop = "truncated", "frame-budget"

@@ -17,7 +17,7 @@ export interface ServerSettings {
   profile: string;
   url: string;
   temperature: number | null; // null: the model profile's [sampling]
-  maxFrames: number;
+  maxFrames: number | null; // null: the server's default (it scales with the time limit on real runs)
   allowExecution: boolean;
   scoreRealRuns: boolean;
   interpreter: string; // the Python that runs the user's program; '': the server's own
@@ -53,7 +53,7 @@ export function readServerSettings(scope?: vscode.Uri): ServerSettings {
     profile: config.get<string>('profile', ''),
     url: config.get<string>('url', ''),
     temperature: config.get<number | null>('temperature', null),
-    maxFrames: config.get<number>('maxFrames', 2000),
+    maxFrames: config.get<number | null>('maxFrames', null),
     allowExecution: executionAllowed(scope),
     scoreRealRuns: config.get<boolean>('scoreRealRuns', true),
     interpreter: readInterpreter(config, scope),
