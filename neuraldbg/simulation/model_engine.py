@@ -21,7 +21,7 @@ from neuraldbg.trace.cwm_parse import RawFrame, StreamParser
 from neuraldbg.trace.cwm_prompt import mark_entry, split_lines_keepends, trace_prompt_ids
 from neuraldbg.trace.cwm_tokens import EVENT_TOKEN, TRACE_STOP_IDS
 from neuraldbg.trace.frames import Event, Frame
-from neuraldbg.trace.linemap import LineMapper
+from neuraldbg.trace.linemap import KnownCall, LineMapper
 from neuraldbg.trace.tokenizer import TokenizerLike
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ class ModelEngine:
     def __init__(self, backend: TokenBackend, tok: TokenizerLike, *, source: str, function: FunctionInfo,
                  functions: Sequence[FunctionInfo], call: str, sampling: Sampling, backend_kind: str,
                  frame_token_cap: int | None = None, call_locals: dict[str, str] | None = None,
-                 input_sampling: Sampling | None = None) -> None:
+                 input_sampling: Sampling | None = None, entry: Frame | None = None) -> None:
         self.backend_impl = backend
         self.tok = tok
         self.backend = backend_kind
@@ -55,6 +55,10 @@ class ModelEngine:
         # Reprs of the arguments when known from a real evaluation (replay, or
         # an exec run where execution is allowed); else bound from the call text.
         self.call_locals = call_locals
+        # The real run's first frame when known. Calling a decorated function
+        # enters the decorator's wrapper first (another function, another
+        # line), so the entry is forced as the tracer wrote it, not on the def line.
+        self.entry = entry if entry is not None and entry.event == "call" else None
         # The request budget is the sampling's (the profile's max_tokens) unless a cap is given.
         cap = {} if frame_token_cap is None else {"max_tokens": frame_token_cap}
         self.sampling = dc_replace(sampling, **cap)
@@ -62,6 +66,7 @@ class ModelEngine:
         self.context = trace_prompt_ids(tok, mark_entry(source, function.def_line))
         self._ids: list[list[int]] = []  # token ids of each frame made, exactly as in the prompt
         self._raws: list[RawFrame] = []
+        self._known: list[KnownCall | None] = []  # where a frame we forced is known to be (mapped as is)
         self._n = 0  # how many of them are current (the rest were stepped back over)
         self._mapper = LineMapper(source, self.functions)
         self._ended = False
@@ -75,12 +80,13 @@ class ModelEngine:
             ids.append(EVENT_TOKEN[forced])
         return ids
 
-    def _push(self, raw: RawFrame, ids: list[int]) -> Frame:
-        del self._raws[self._n:], self._ids[self._n:]
+    def _push(self, raw: RawFrame, ids: list[int], known: KnownCall | None = None) -> Frame:
+        del self._raws[self._n:], self._ids[self._n:], self._known[self._n:]
         self._raws.append(raw)
         self._ids.append(ids)
+        self._known.append(known)
         self._n += 1
-        return self._mapper.push(raw)
+        return self._mapper.push(raw, known)
 
     def _sampling_for_step(self, imagined_input: bool) -> Sampling:
         base = self.input_sampling if imagined_input else self.sampling
@@ -119,12 +125,16 @@ class ModelEngine:
     # -- Engine ------------------------------------------------------------------
     def first(self, cancel: CancelToken | None) -> Step:
         self.truncate(0)
-        del self._raws[:], self._ids[:]
+        del self._raws[:], self._ids[:], self._known[:]
         if not self.call:
             return self._generate("call", cancel)  # the model imagines the inputs
+        if self.entry is not None:
+            e = self.entry
+            return Step(self._force(Frame("call", e.line, e.function, 0, dict(e.locals), None, e.source), exact=True))
         locals_ = self.call_locals if self.call_locals is not None else self._bind()
         lines = split_lines_keepends(self.source)
-        # The call event is on the def line (decorators run before the call), as the tracer and CWM write it.
+        # Without a real run the call is taken to enter the target itself, on
+        # its def line (decorators run before the call), as the tracer and CWM write it.
         line = self.function.def_line
         text = lines[line - 1].rstrip("\r\n") if line <= len(lines) else ""
         frame = Frame("call", line, self.function.qualname, 0, locals_, None, text)
@@ -150,12 +160,15 @@ class ModelEngine:
         except BackendError as exc:
             return Step(None, error=str(exc), status="error")
 
-    def _force(self, frame: Frame) -> Frame:
-        """Append a frame written by us (teacher forcing), in full."""
+    def _force(self, frame: Frame, *, exact: bool = False) -> Frame:
+        """Append a frame written by us (teacher forcing), in full. ``exact``:
+        a call frame whose line and function are known (the real run's entry),
+        not found again from its text (two wrappers may share a header)."""
         ids = encode_frame(self.tok, frame, None)
         line = frame.source if frame.source.endswith("\n") else frame.source + "\n"
         raw = RawFrame(event=frame.event, locals_raw=dict(frame.locals), source_line=line, value=frame.value)
-        return self._push(raw, ids)
+        known = KnownCall(frame.line, frame.function) if exact and frame.event == "call" else None
+        return self._push(raw, ids, known)
 
     def truncate(self, n: int) -> None:
         n = max(0, min(n, len(self._ids)))
@@ -163,19 +176,19 @@ class ModelEngine:
             return
         # The mapper is stateful (call stack, last line per scope): rebuild it.
         self._mapper = LineMapper(self.source, self.functions)
-        for raw in self._raws[:n]:
-            self._mapper.push(raw)
+        for raw, known in zip(self._raws[:n], self._known[:n]):
+            self._mapper.push(raw, known)
         self._n = n
         self._ended = False
 
     def redo(self) -> None:
         if self._n < len(self._raws):
-            self._mapper.push(self._raws[self._n])
+            self._mapper.push(self._raws[self._n], self._known[self._n])
             self._n += 1
 
     def replace(self, step: int, frame: Frame) -> None:
         self.truncate(step)
-        self._force(frame)
+        self._force(frame, exact=frame.line > 0)  # a frame of a trace already mapped: its position is known
 
     def reseed(self, seed: int | None) -> None:
         self.sampling = dc_replace(self.sampling, seed=seed)

@@ -32,6 +32,8 @@ _RESUME_RE = re.compile(r"\b(yield|await)\b")
 _CLASS_RE = re.compile(r"\s*class\s+(\w+)")
 _DEF_RE = re.compile(r"\s*(?:async\s+)?def\s+(\w+)")
 _DEMO_WALK_LIMIT = 10_000  # frames; the scope fallback covers anything further back
+# a function or bound method named in a repr (``<function outer.<locals>.inner at 0x1>``)
+_FUNCTION_REPR_RE = re.compile(r"<(?:function|bound method) ([\w.<>]+)(?: at | of )")
 
 
 def line_key(text: str) -> str:
@@ -44,8 +46,22 @@ def _contains(outer: FunctionInfo, inner: FunctionInfo) -> bool:
     return outer.first_line <= inner.first_line and inner.end_line <= outer.end_line
 
 
+def _functions_named(reprs: Iterable[str]) -> set[str]:
+    """Qualnames (without ``<locals>``) of the functions and bound methods the reprs show."""
+    return {m.replace(".<locals>", "") for r in reprs for m in _FUNCTION_REPR_RE.findall(r)}
+
+
 def _short(text: str, limit: int = 60) -> str:
     return repr(text if len(text) <= limit else text[:limit] + "...")
+
+
+@dataclass(frozen=True)
+class KnownCall:
+    """Where a call frame is known to be (a real run's entry, forced as the
+    tracer wrote it): mapped as is, not found again from its text."""
+
+    line: int
+    function: str
 
 
 @dataclass(frozen=True)
@@ -96,6 +112,7 @@ class LineMapper:
         self._stack: list[_Scope] = []
         self._history: list[Frame] = []
         self._last_line_of: dict[str, int] = {}  # qualname -> last line when its scope last exited
+        self._ran: set[int] = set()  # lines a line frame was mapped to: a nested def or lambda there exists
 
     # -- public API ------------------------------------------------------------
     @property
@@ -108,13 +125,14 @@ class LineMapper:
         """Depth of the innermost open scope (-1 before the first call)."""
         return len(self._stack) - 1
 
-    def push(self, raw: RawFrame) -> Frame:
+    def push(self, raw: RawFrame, known: KnownCall | None = None) -> Frame:
+        """The frame ``raw`` resolved; ``known``: a call frame's known position."""
         if raw.end or raw.event is None:
             raise ValueError("an end marker is not a frame")
         problems: list[str] = [raw.problem] if raw.problem else []
         event: Event = raw.event
         if event == "call":
-            frame = self._push_call(raw, problems)
+            frame = self._push_call(raw, problems, known)
         else:
             frame = self._push_in_scope(raw, event, problems)
         self._history.append(frame)
@@ -125,11 +143,11 @@ class LineMapper:
         return [self.push(raw) for raw in raws if not raw.end and raw.event is not None]
 
     # -- events ------------------------------------------------------------------
-    def _push_call(self, raw: RawFrame, problems: list[str]) -> Frame:
+    def _push_call(self, raw: RawFrame, problems: list[str], known: KnownCall | None) -> Frame:
         caller = self._stack[-1] if self._stack else None
         depth = len(self._stack)
         key = line_key(raw.source_line)
-        target = self._map_call(key, raw, caller)
+        target = self._known_call(known) if known is not None else self._map_call(key, raw, caller)
         fn, line, qualname = target.function, target.line, target.qualname
         if line == 0:
             problems.append(f"line not in source: {_short(raw.source_line.rstrip())}")
@@ -162,6 +180,8 @@ class LineMapper:
             problems.append(f"line not in source: {_short(raw.source_line.rstrip())}")
         else:
             scope.last_line = line
+            if event == "line":
+                self._ran.add(line)
         locals_: dict[str, str] = {}
         if event == "line":
             locals_ = self._resolve(raw.locals_raw, scope, problems)
@@ -218,13 +238,25 @@ class LineMapper:
         return None
 
     # -- line mapping ------------------------------------------------------------
+    def _known_call(self, known: KnownCall) -> _CallTarget:
+        """The scope of a call at a known position: the function defined
+        there under that name, else (a lambda, a class body) the function
+        whose own lines hold it, as :meth:`_map_call` scopes them."""
+        fn = next((f for f in self._functions if f.def_line == known.line and f.qualname == known.function), None)
+        if fn is None and 1 <= known.line <= len(self._keys) and not _CLASS_RE.match(self._keys[known.line - 1]):
+            fn = self._owner(known.line)
+        return _CallTarget(fn, known.function, known.line)
+
     def _map_call(self, key: str, raw: RawFrame, caller: _Scope | None) -> _CallTarget:
         headers = self._headers.get(key)
         if not headers:
             stripped = key.strip()
             headers = [(n, fn) for k, hs in self._headers.items() if k.strip() == stripped for n, fn in hs]
-        if headers:
-            fns = list(dict.fromkeys(fn for _, fn in headers))
+        fns = list(dict.fromkeys(fn for _, fn in headers or ()))
+        if "lambda" in key:
+            # a lambda in a default or a decorator runs with its own arguments, not the function's
+            fns = [fn for fn in fns if set(fn.params) <= set(raw.locals_raw)]
+        if fns:
             fn = self._pick_callee(fns, raw.locals_raw, caller)
             # the def line, whichever header line was written (the tracer reports it so too)
             return _CallTarget(fn, fn.qualname, fn.def_line, tuple(f for f in fns if f is not fn))
@@ -238,7 +270,9 @@ class LineMapper:
             mine = [c for c in resumes if self._owner(c) is owner]
             last = self._last_line_of.get(owner.qualname, 0)
             return _CallTarget(owner, owner.qualname, self._choose(mine, last, "return"))
-        # an anonymous scope: a lambda, or a class body run inside the traced code
+        # an anonymous scope: a lambda, or a class body run inside the traced code;
+        # a lambda exists once its line ran (the same text elsewhere may never have)
+        candidates = [c for c in candidates if c in self._ran] or candidates
         if caller is not None and caller.last_line in candidates:
             line = caller.last_line
         else:
@@ -255,12 +289,14 @@ class LineMapper:
             return _CallTarget(None, named.group(1), line)
         return _CallTarget(owner, owner.qualname if owner is not None else UNKNOWN_FUNCTION, line)
 
-    @staticmethod
-    def _pick_callee(fns: list[FunctionInfo], args: dict[str, str], caller: _Scope | None) -> FunctionInfo:
+    def _pick_callee(self, fns: list[FunctionInfo], args: dict[str, str], caller: _Scope | None) -> FunctionInfo:
         """Among functions whose header has the call frame's text: the one
-        whose parameters are the call's locals, then a method whose class the
-        first argument's repr names, then one nested in or beside the caller,
-        then the first in the file."""
+        whose parameters are the call's locals, then one a repr in the
+        caller's locals names (``<function outer.<locals>.inner at ...>``,
+        what it calls), then a method whose class the first argument's repr
+        names, then one nested in or beside the caller, then one whose def
+        ran in this trace (a nested def elsewhere may never have), then the
+        first in the file."""
         if len(fns) == 1:
             return fns[0]
         names = tuple(args)
@@ -270,13 +306,14 @@ class LineMapper:
         caller_name = caller.qualname if caller is not None else ""
         caller_parent = caller_name.rpartition(".")[0]
         first_repr = next(iter(args.values()), "")
+        named = _functions_named(caller.locals.values()) if caller is not None else set()
 
-        def rank(fn: FunctionInfo) -> tuple[int, int, int, int]:
+        def rank(fn: FunctionInfo) -> tuple[int, int, int, int, int, int]:
             owner_class = fn.qualname.rpartition(".")[0].rpartition(".")[2]
             names_class = 0 if owner_class and re.search(rf"\b{re.escape(owner_class)}\b", first_repr) else 1
             nested = 0 if caller_name and fn.qualname.startswith(caller_name + ".") else 1
             sibling = 0 if fn.qualname.rpartition(".")[0] == caller_parent else 1
-            return names_class, nested, sibling, fn.first_line
+            return (0 if fn.qualname in named else 1), names_class, nested, sibling, self._exists(fn), fn.first_line
 
         return min(pool, key=rank)
 
@@ -330,6 +367,14 @@ class LineMapper:
         if after < len(candidates):
             return candidates[after]
         return candidates[after - 1]
+
+    def _exists(self, fn: FunctionInfo) -> int:
+        """0 when ``fn`` is known to exist: top level (or a method), or
+        nested in a function that ran its def in this trace; else 1."""
+        enclosing = [o for o in self._functions if o is not fn and _contains(o, fn)]
+        if not enclosing:
+            return 0
+        return 0 if any(n in self._ran for n in range(fn.first_line, fn.def_line + 1)) else 1
 
     # -- function structure ------------------------------------------------------
     @staticmethod
