@@ -3,8 +3,10 @@
 Every editor view (hover, inlay hints, diagnostics, lens commands) asks
 this module, never the cache directly: the function's own trace for its
 input, else a trace of another function of the document that ran through
-it; a failed trace is retried when the user looks at it again; the
-functions once looked at are re-traced after each edit. Written against
+it; a failed trace is kept like a good one until an edit touches what it
+ran (looking at it again does not re-run it; an explicit request does); a
+cancelled one is not an outcome and runs again when asked; the functions
+once looked at are re-traced after each edit. Written against
 :class:`~neuraldbg.session.session.Session`'s public API; no protocol types.
 """
 
@@ -59,9 +61,9 @@ class TraceSelection:
         why = self.cannot_run(uri)
         if why is not None:
             return Shown(None, origin, why)
-        entry = self.session.cached(uri, qualname, call)
-        if entry is not None and priority == PRIORITY_FOCUS and _failed(entry):
-            self.session.forget(entry.key)  # a failed trace is retried when the user asks again
+        entry = self.session.cached(uri, qualname, call)  # None for a cancelled one: it runs again
+        if entry is not None and priority == PRIORITY_FOCUS and _refused(entry):
+            self.session.forget(entry.key)  # refused before it ran (no run to repeat): the policy may allow it now
             entry = None
         if entry is None and start:
             try:
@@ -169,6 +171,10 @@ class TraceSelection:
 
 def _failed(entry: TraceEntry) -> bool:
     return entry.done.is_set() and entry.trace.status == "error"
+
+
+def _refused(entry: TraceEntry) -> bool:
+    return entry.done.is_set() and entry.refusal is not None
 
 
 async def _wait(entry: TraceEntry, budget: float) -> None:

@@ -30,7 +30,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Literal, TypeVar
 
 from neuraldbg.simulation.agreement import Agreement, measure_agreement
 from neuraldbg.backends.base import BackendError, CancelToken, Cancelled, ProgressCallback, ScoringBackend
@@ -43,8 +43,10 @@ from neuraldbg.simulation.target import Target
 from neuraldbg.source.document import Document
 from neuraldbg.source.model import FunctionInfo, SourceIndex
 from neuraldbg.trace.frames import Frame, Trace
+from neuraldbg.tracer.runner import CANCELLED  # a trace stopped before its end: not a failure of the program
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Priorities: lower runs first.
 PRIORITY_FOCUS = 0  # what the user is hovering / looking at
@@ -74,12 +76,18 @@ class TraceEntry:
     agreement: Agreement | None = None  # the real run rated under this trace's model, once known
     refusal: RefusalKind | None = None  # set when the execution policy refused the run
 
+    @property
+    def cancelled(self) -> bool:
+        """Stopped before its end (edit, new input, shutdown): no outcome to keep, run it again when asked."""
+        return self.cancel.cancelled or (self.done.is_set() and self.trace.error == CANCELLED)
+
 
 class InputError(ValueError):
     """No usable input for a function (one line for the user)."""
 
 
 TraceListener = Callable[[TraceEntry], None]
+EditListener = Callable[[str], None]  # a document's text changed (its uri)
 Job = Literal["trace", "agree"]  # run the entry's trace / rate the real run under its model
 
 
@@ -105,6 +113,7 @@ class Session:
         self.entries: dict[TraceKey, TraceEntry] = {}
         self.user_calls: dict[tuple[str, str], str] = {}  # (uri, qualname) -> call set by the user
         self.listeners: list[TraceListener] = []
+        self.edit_listeners: list[EditListener] = []  # told the uri of each edit, as it comes (before any flush)
         self._queue: asyncio.PriorityQueue[tuple[int, int, TraceKey, Job]] | None = None
         self._seq = itertools.count()
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="neuraldbg-work")
@@ -132,6 +141,7 @@ class Session:
             self.open(uri, text)
             return set()
         doc.replace_all(text)
+        self._edited(uri)
         return self._after_edit(uri, doc)
 
     def edit(self, uri: str, start: tuple[int, int], end: tuple[int, int], text: str, encoding: str = "utf-16") -> None:
@@ -139,6 +149,10 @@ class Session:
         if doc is None:
             raise KeyError(uri)
         doc.apply_edit(start, end, text, encoding=encoding)  # type: ignore[arg-type]
+        self._edited(uri)
+
+    def _edited(self, uri: str) -> None:
+        _tell(self.edit_listeners, uri, "edit")
 
     def edits_done(self, uri: str) -> set[str]:
         """Call after a batch of edits: cancels stale work; returns the
@@ -151,16 +165,22 @@ class Session:
         self._mhash[uri] = module_hash(doc.text, doc.index.functions)
         for entry in list(self.entries.values()):
             if entry.key.uri == uri and not self._valid(entry):
-                entry.cancel.cancel()
-                self.entries.pop(entry.key, None)
+                self.forget(entry.key)
         return changed
 
     def forget(self, key: TraceKey) -> None:
-        """Drop one cached trace (cancelling it if running), e.g. to retry a
-        trace that failed."""
+        """Drop one cached trace (cancelling it if running: a tracer child is
+        killed, a queued one never starts), e.g. to retry a trace that failed."""
         entry = self.entries.pop(key, None)
         if entry is not None:
             entry.cancel.cancel()
+
+    def _supersede(self, uri: str, qualname: str, keep: Callable[[TraceKey], bool]) -> None:
+        """Cancel the unfinished traces of a function that no view asks for
+        any more (its input or sample changed), but those ``keep`` names."""
+        for key, entry in list(self.entries.items()):
+            if key.uri == uri and key.function == qualname and not entry.done.is_set() and not keep(key):
+                self.forget(key)
 
     def clear_traces(self) -> None:
         """Drop every cached trace (settings changed)."""
@@ -186,13 +206,23 @@ class Session:
             raise InputError(f"no function {qualname!r} in this document")
         if not call.strip():
             self.user_calls.pop((uri, qualname), None)
+            self._supersede_input(uri, qualname)
             return ""
         try:
             call = parse_call(call, fn)
         except CallError as exc:
             raise InputError(str(exc)) from None
         self.user_calls[(uri, qualname)] = call
+        self._supersede_input(uri, qualname)
         return call
+
+    def _supersede_input(self, uri: str, qualname: str) -> None:
+        """The function's input changed: its other inputs' unfinished traces go."""
+        try:
+            now, _ = self.input_for(uri, qualname)
+        except InputError:
+            now = None
+        self._supersede(uri, qualname, lambda key: key.call == now)
 
     def input_for(self, uri: str, qualname: str, settings: Settings | None = None) -> tuple[str, str]:
         """(call, origin): the user's entry, then doctest / __main__ / pytest
@@ -246,6 +276,8 @@ class Session:
         """Ask for a different sample of this function's trace (model
         backends: new imagined inputs and values)."""
         self.seed_bumps[(uri, qualname)] = self.seed_bumps.get((uri, qualname), 0) + 1
+        # the old sample's unfinished traces go; a real run has no sample (the same run)
+        self._supersede(uri, qualname, lambda key: key.backend == "exec")
 
     def key_for(self, uri: str, qualname: str, call: str, settings: Settings | None = None) -> TraceKey:
         s = self.settings_for(uri, qualname, settings)
@@ -262,9 +294,8 @@ class Session:
             except InputError:
                 return None
         entry = self.entries.get(self.key_for(uri, qualname, call, settings))
-        if entry is not None and not self._valid(entry):
-            entry.cancel.cancel()
-            self.entries.pop(entry.key, None)
+        if entry is not None and (entry.cancelled or not self._valid(entry)):
+            self.forget(entry.key)  # stale or stopped: a failed trace stays (until an edit it depends on)
             return None
         return entry
 
@@ -359,12 +390,14 @@ class Session:
             # Entries change on the loop only: views of the streaming trace learn who writes it there.
             loop.call_soon_threadsafe(self._on_engine, entry, run.simulation.engine.model, run.predicted)
             run.simulation.listeners.append(on_frame)
-            return run.run_to_end(cancel=entry.cancel)
+            trace = run.run_to_end(cancel=entry.cancel)
+            entry.cancel.raise_if_cancelled()  # a killed tracer child's trace is not this input's outcome
+            return trace
 
         try:
             trace = await loop.run_in_executor(self._pool, work)
         except Cancelled:
-            entry.trace.status, entry.trace.error = "error", "cancelled"
+            entry.trace.status, entry.trace.error = "error", CANCELLED
             return
         except Refused as exc:
             entry.trace.status, entry.trace.error, entry.refusal = "error", str(exc), exc.kind
@@ -518,11 +551,7 @@ class Session:
         self._notify(entry)
 
     def _notify(self, entry: TraceEntry) -> None:
-        for listener in list(self.listeners):
-            try:
-                listener(entry)
-            except Exception:  # a broken listener must not stop the work
-                log.exception("trace listener failed")
+        _tell(self.listeners, entry, "trace")
 
     def stop_now(self) -> None:
         """Cancel every trace and drop queued work without the event loop
@@ -538,6 +567,14 @@ class Session:
             task.cancel()
         self._pool.shutdown(wait=False, cancel_futures=True)
         self.engines.close()
+
+
+def _tell(listeners: list[Callable[[T], None]], what: T, kind: str) -> None:
+    for listener in list(listeners):
+        try:
+            listener(what)
+        except Exception:  # a broken listener must not stop the work
+            log.exception("%s listener failed", kind)
 
 
 def _one_line(exc: BaseException) -> str:
