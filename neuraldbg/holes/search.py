@@ -267,21 +267,28 @@ def first_fill(fillers: Sequence[Filler], request: FillRequest, cancel: CancelTo
     with every filler's reason."""
     errors: list[str] = []
     for filler in fillers:
+        if cancel is not None:
+            cancel.raise_if_cancelled()
         try:
-            return filler.fill(request, cancel)
+            result = filler.fill(request, cancel)
         except FillError as exc:
             errors.append(str(exc))
+            continue
+        if cancel is not None:
+            cancel.raise_if_cancelled()  # its check may be a killed run's: no verdict
+        return result
     raise FillError("; ".join(errors) or "no filler available")
 
 
-def tracer_runner(timeout_seconds: float, max_frames: int) -> Runner:
-    """A :data:`Runner` on the sandboxed tracer (checks cap a run at 5 s)."""
+def tracer_runner(timeout_seconds: float, max_frames: int, cancel: CancelToken | None = None) -> Runner:
+    """A :data:`Runner` on the sandboxed tracer (checks cap a run at 5 s);
+    ``cancel`` kills the run in progress (its trace is a "cancelled" error)."""
 
     def run(source: str, call: str, qualname: str, path: str) -> Trace:
         from neuraldbg.tracer import Limits, run_trace
 
         limits = Limits(wall_seconds=min(timeout_seconds, 5.0), max_frames=max_frames)
-        return run_trace(source, call, function=qualname, path=path or "<string>", limits=limits)
+        return run_trace(source, call, function=qualname, path=path or "<string>", limits=limits, cancel=cancel)
 
     return run
 

@@ -1,5 +1,8 @@
 """Hole fills for the server: pick a filler for the settings, run it off the
-event loop, and share/cache results per document text."""
+event loop, and share/cache results per document text. An edit of a
+document cancels its pending fills (the search stops between candidates and
+the candidate run in progress is killed): the one fill thread is free for
+the text the user has now."""
 
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from neuraldbg.backends.base import CancelToken
+from neuraldbg.backends.base import CancelToken, Cancelled
 from neuraldbg.config import Settings
 from neuraldbg.holes.search import (
     ChatFiller,
@@ -39,8 +42,11 @@ NEEDS_EXECUTION = (
 )
 
 
-def make_runner(settings: Settings) -> Runner:
-    return tracer_runner(settings.timeout_seconds, settings.max_frames)
+FILL_CANCELLED = "the document changed while filling"
+
+
+def make_runner(settings: Settings, cancel: CancelToken | None = None) -> Runner:
+    return tracer_runner(settings.timeout_seconds, settings.max_frames, cancel)
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,10 @@ class FillService:
     _pool: concurrent.futures.ThreadPoolExecutor = field(
         default_factory=lambda: concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="neuraldbg-fill"))
     _futures: dict[tuple, asyncio.Future[FillResult]] = field(default_factory=dict)
+    _cancels: dict[tuple, CancelToken] = field(default_factory=dict)  # the token of each fill in _futures
+
+    def __post_init__(self) -> None:
+        self.session.edit_listeners.append(self.forget)  # a fill of an older text is of no use
 
     def _key(self, uri: str, text: str, holes: tuple[Hole, ...]) -> tuple:
         s = self.session.settings
@@ -78,9 +88,9 @@ class FillService:
         """The fillers to try, best first (raises FillError if none applies)."""
         return self._fillers(self.plan(uri, fn))
 
-    def _fillers(self, plan: FillPlan) -> list[Filler]:
+    def _fillers(self, plan: FillPlan, cancel: CancelToken | None = None) -> list[Filler]:
         s = plan.settings
-        runner = make_runner(s)
+        runner = make_runner(s, cancel)
         checker = RunChecker(runner) if plan.may_run else None
         if runs_code(s.backend):
             if not plan.may_run:
@@ -95,7 +105,11 @@ class FillService:
         return out
 
     def _work(self, plan: FillPlan, request: FillRequest, cancel: CancelToken) -> FillResult:
-        return first_fill(self._fillers(plan), request, cancel)
+        try:
+            cancel.raise_if_cancelled()  # cancelled while it waited for the fill thread
+            return first_fill(self._fillers(plan, cancel), request, cancel)
+        except Cancelled:
+            raise FillError(FILL_CANCELLED) from None
 
     def fill(self, uri: str, fn: FunctionInfo, holes: tuple[Hole, ...]) -> asyncio.Future[FillResult]:
         """A future fill of ``holes`` (shared by every caller asking for the
@@ -110,18 +124,25 @@ class FillService:
         loop = asyncio.get_running_loop()
         plan = self.plan(uri, fn)
         fut = asyncio.ensure_future(loop.run_in_executor(self._pool, self._work, plan, request, cancel))
-        self._futures[key] = fut
+        self._futures[key], self._cancels[key] = fut, cancel
         self._trim(uri, key)
         return fut
 
     def _trim(self, uri: str, keep: tuple) -> None:
         # fills of older texts of this document are of no use any more
         for key in [k for k in self._futures if k[0] == uri and k[1] != keep[1]]:
-            self._futures.pop(key)
+            self._drop(key)
 
     def forget(self, uri: str) -> None:
+        """Drop (and cancel) the fills of ``uri``: it was edited or closed."""
         for key in [k for k in self._futures if k[0] == uri]:
-            self._futures.pop(key)
+            self._drop(key)
+
+    def _drop(self, key: tuple) -> None:
+        self._futures.pop(key)
+        self._cancels.pop(key).cancel()  # no-op for a finished fill
 
     def shutdown(self) -> None:
+        for cancel in self._cancels.values():
+            cancel.cancel()
         self._pool.shutdown(wait=False, cancel_futures=True)
