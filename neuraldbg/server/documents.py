@@ -1,7 +1,12 @@
 """The open documents as the server keeps them in the Session: edits are
 applied at once and the index brought up to date lazily (``flush``) or
 after a typing pause; a large document is indexed in a worker thread and
-adopted on the loop, with the edits that arrived meanwhile replayed."""
+adopted on the loop, with the edits that arrived meanwhile replayed.
+
+A document that may have missed a change (its didChange could not be read)
+is stale: its edits cannot be placed and its positions are not trusted, so
+position requests get nothing and incremental edits are dropped until the
+editor sends the whole text (a full-text change, or opening it again)."""
 
 from __future__ import annotations
 
@@ -29,6 +34,7 @@ class Documents:
     def __init__(self, session: Session) -> None:
         self.session = session
         self.dirty: set[str] = set()  # edited since the last flush
+        self.stale: set[str] = set()  # may have missed a change: waiting for the full text
         # large documents being indexed off the loop, and the edits that arrived meanwhile
         self.opening: dict[str, asyncio.Future[Document]] = {}
         self.pending_changes: dict[str, list[tuple[types.DidChangeTextDocumentParams, str]]] = {}
@@ -58,6 +64,8 @@ class Documents:
         """The current document and (0-based line, code-point column) of a
         request's position; None for an unknown document or a line out of range."""
         doc = await self.current(uri)
+        if uri in self.stale:
+            return None  # the text may not be the editor's: a position in it may point elsewhere
         where = code_point(doc, position, encoding) if doc is not None else None
         return None if doc is None or where is None else (doc, *where)
 
@@ -72,7 +80,16 @@ class Documents:
         return changed
 
     # -- text synchronisation ---------------------------------------------------
+    def lost_change(self, uri: str | None) -> list[str]:
+        """A change to ``uri`` (None: to any open document) could not be
+        read: mark the open ones it may concern stale; returns them."""
+        known = [*self.session.documents, *self.opening]
+        marked = [u for u in dict.fromkeys(known) if uri is None or u == uri]
+        self.stale.update(marked)
+        return marked
+
     def open(self, uri: str, text: str) -> None:
+        self.stale.discard(uri)
         self.opening.pop(uri, None)
         self.pending_changes.pop(uri, None)
         if len(text) > LARGE_DOCUMENT:
@@ -121,6 +138,12 @@ class Documents:
             rng = getattr(change, "range", None)
             if rng is None:
                 self.session.replace(uri, change.text)
+                if uri in self.stale:
+                    self.stale.discard(uri)
+                    log.info("%s: the full text arrived, in sync again", uri)
+                continue
+            if uri in self.stale:
+                log.debug("%s: an edit to a stale document dropped (waiting for the full text)", uri)
                 continue
             self.session.edit(uri, (rng.start.line, rng.start.character), (rng.end.line, rng.end.character),
                               change.text, encoding=encoding)
@@ -132,6 +155,7 @@ class Documents:
         self.pending_changes.pop(uri, None)
         self.debounce.cancel(uri)
         self.dirty.discard(uri)
+        self.stale.discard(uri)
         self.session.close(uri)
 
     def _settled(self, uri: str) -> None:

@@ -8,18 +8,24 @@
 * inlineCompletionProvider is advertised only to clients that declare
   textDocument.inlineCompletion.
 * Custom methods' params stay plain JSON (dicts), not namedtuples.
+* A message body that cannot be read (not UTF-8, not JSON) gets the
+  JSON-RPC Parse error (-32700, id null) pygls does not send; when it was, or
+  may have been, a didChange, the documents it may have changed are marked
+  as needing a full resync (``on_lost_change``) and the client is told.
 """
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Generator
+import re
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any
 
 import cattrs
 from lsprotocol import types
-from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
+from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams, JsonRpcParseError
 from pygls.protocol import (
     JsonRPCNotification,
     JsonRPCRequestMessage,
@@ -30,6 +36,11 @@ from pygls.protocol import (
 )
 
 log = logging.getLogger(__name__)
+
+# A document (None: any open one) may have missed a change; returns the open documents it marked.
+LostChangeHook = Callable[[str | None], list[str]]
+_METHOD_RE = re.compile(rb'"method"\s*:\s*"([^"\\]*)"')
+_URI_RE = re.compile(rb'"uri"\s*:\s*"([^"\\]*)"')
 
 
 def converter_factory() -> cattrs.Converter:
@@ -60,7 +71,76 @@ class BadRequest:
     jsonrpc: str = "2.0"
 
 
+@dataclass(frozen=True)
+class UnreadableMessage:
+    """What the bytes of a body that could not be read seem to say."""
+
+    method: str | None  # None: not even that
+    uri: str | None  # the textDocument's, when one shows
+
+    @property
+    def may_change_document(self) -> bool:
+        return self.method is None or self.method == types.TEXT_DOCUMENT_DID_CHANGE
+
+
+def unreadable_body(error: Exception) -> bytes | None:
+    """The body pygls's reader failed on, when ``error`` is its decoding
+    failure (json.loads decodes the bytes before it parses them)."""
+    if isinstance(error, UnicodeDecodeError) and isinstance(error.object, bytes):
+        return error.object
+    if isinstance(error, json.JSONDecodeError):
+        return error.doc.encode("utf-8", "surrogatepass")
+    return None
+
+
+def guess_message(body: bytes) -> UnreadableMessage:
+    """The method and document of an unreadable body: its text with the bad
+    bytes replaced, parsed if that parses, else the first method/uri seen."""
+    try:
+        data = json.loads(body.decode("utf-8", "replace"))
+    except ValueError:
+        data = None
+    if isinstance(data, dict):
+        params = data.get("params")
+        doc = params.get("textDocument") if isinstance(params, dict) else None
+        uri = doc.get("uri") if isinstance(doc, dict) else None
+        method = data.get("method")
+        return UnreadableMessage(method if isinstance(method, str) else None, uri if isinstance(uri, str) else None)
+    found = [m.group(1).decode("utf-8", "replace") if m else None for m in (_METHOD_RE.search(body), _URI_RE.search(body))]
+    return UnreadableMessage(found[0], found[1])
+
+
 class NeuralDbgProtocol(LanguageServerProtocol):
+    def __init__(self, server: Any, converter: cattrs.Converter) -> None:
+        super().__init__(server, converter)
+        self.on_lost_change: list[LostChangeHook] = []
+
+    def answer_unreadable(self, error: Exception) -> bool:
+        """Answer a body the reader could not decode or parse with a Parse
+        error (id null: nothing in it can be trusted), keep the documents it
+        may have changed from being used as they are, and tell the client.
+        False when ``error`` is not such a failure."""
+        body = unreadable_body(error)
+        if body is None:
+            return False
+        why = "not UTF-8" if isinstance(error, UnicodeDecodeError) else "not JSON"
+        log.warning("unreadable message body (%s, %d bytes): answered with a parse error", why, len(body))
+        # written as a dict: pygls's converter would leave the null id out, and JSON-RPC requires it
+        parse_error = JsonRpcParseError(f"the message body is {why}: {error}")
+        self._send_data({"jsonrpc": self.VERSION, "id": None, "error": {"code": parse_error.code, "message": parse_error.message}})
+        guess = guess_message(body)
+        if not guess.may_change_document:
+            return True
+        marked = [uri for hook in self.on_lost_change for uri in hook(guess.uri)]
+        if marked:
+            what = guess.method or "a message that may have been a document change"
+            self.notify(types.WINDOW_LOG_MESSAGE, types.LogMessageParams(
+                type=types.MessageType.Warning,
+                message=f"neuraldbg: {what} from the editor could not be read ({why}); "
+                        f"{', '.join(marked)} may be out of date and {'is' if len(marked) == 1 else 'are'} not used "
+                        "until the editor sends the full text (reopen the file)"))
+        return True
+
     def structure_message(self, data: dict[str, Any]) -> Any:
         try:
             return super().structure_message(data)
