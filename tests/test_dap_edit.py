@@ -113,7 +113,7 @@ class ModelFactory(EngineFactory):
         self.made: list[ModelEngine] = []
 
     def make(self, settings: Settings, *, source: str, index: Any, function: Any, call: str, path: str,
-             truth: Any = None, options: Any = None) -> ModelEngine:  # type: ignore[override]
+             truth: Any = None, options: Any = None, setup: str = "", cancel: Any = None) -> ModelEngine:  # type: ignore[override]
         engine = ModelEngine(self.model, self.model.tokenizer, source=source, function=function,
                              functions=index.functions, call=call, sampling=Sampling(temperature=0.0, seed=0),
                              backend_kind="local", frame_token_cap=self.frame_token_cap)

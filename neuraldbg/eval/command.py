@@ -35,6 +35,7 @@ def add_eval_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]",
     c.add_argument("--limit", type=int, default=None, help="only the first N samples")
     c.add_argument("--out", help="append one JSON record per sample here; ids already in it are skipped (resume)")
     _common(c, add_backend_args)
+    c.set_defaults(max_frames=2000)  # the frame budget every published CruxEval figure of this project used
 
     h = kinds.add_parser("halting", help="predict whether built-in programs halt, within a frame budget")
     h.add_argument("--family", default=None, help="only programs of this family (hand, step_to_target, ...)")

@@ -67,7 +67,8 @@ class EngineFactory:
 
         plan = sampling_plan(settings, default_max_tokens=FRAME_TOKEN_CAP)
         frames, inputs = (options.sampling, options.sampling) if options.sampling is not None else (plan.frames, plan.inputs)
-        call_locals = dict(truth.frames[0].locals) if truth is not None and truth.frames and truth.frames[0].event == "call" else None
+        # The real run's first frame: calling a decorated function enters its wrapper first, forced as the tracer wrote it.
+        entry = truth.frames[0] if truth is not None and truth.frames and truth.frames[0].event == "call" else None
         if settings.backend == "replay":
             from neuraldbg.backends.replay import ReplayBackend
             from neuraldbg.trace.tokenizer import TextTokenizer
@@ -81,7 +82,7 @@ class EngineFactory:
             backend, tok = self.backend(settings)
         return ModelEngine(backend, tok, source=source, function=function, functions=index.functions, call=call,
                            sampling=frames, input_sampling=inputs, backend_kind=settings.backend,
-                           frame_token_cap=options.frame_token_cap, call_locals=call_locals)
+                           frame_token_cap=options.frame_token_cap, entry=entry)
 
     def backend(self, settings: Settings) -> tuple["TokenBackend", "TokenizerLike"]:
         """The shared model backend for these settings (loaded on first use)."""
