@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import marshal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -48,9 +49,9 @@ def child_runs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     started: list[str] = []
     real = runner._run_child
 
-    def counted(request: bytes, sandbox: str, limits: Any, level: Any, path: str) -> Any:
-        started.append(path)
-        return real(request, sandbox, limits, level, path)
+    def counted(request: bytes, *args: Any, **kwargs: Any) -> Any:
+        started.append(marshal.loads(request)["path"])  # the program the child is asked to run
+        return real(request, *args, **kwargs)
 
     monkeypatch.setattr(runner, "_run_child", counted)
     return started
