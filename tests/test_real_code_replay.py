@@ -13,6 +13,8 @@ from neuraldbg.session.session import Session
 from neuraldbg.simulation.target import Target
 from neuraldbg.source.index import index_text
 from neuraldbg.trace.cwm_decode import cwm_view
+from neuraldbg.trace.cwm_parse import RawFrame
+from neuraldbg.trace.linemap import KnownCall, LineMapper
 from neuraldbg.trace.tokenizer import TextTokenizer
 from neuraldbg.tracer import run_trace
 from test_simulation_replay import replay_sim
@@ -231,3 +233,15 @@ def test_a_model_backend_given_the_real_run_starts_from_its_entry() -> None:
     got = run.simulation.run_to_end()
     assert (got.frames[0].line, got.frames[0].function) == (6, "Counted.__call__")
     assert cwm_view(got.frames) == cwm_view(truth.frames)
+
+
+def test_a_known_call_on_a_shared_header_still_follows_the_body() -> None:
+    """A frame forced at its known position (a cached trace teacher-forced
+    again) keeps the other functions with its header text possible: the
+    body's lines decide, as for a call mapped by its text."""
+    source = "class A:\n    def run(self, v):\n        return v + 1\n\nclass B:\n    def run(self, v):\n        return v * 2\n"
+    mapper = LineMapper(source, index_text(source).functions)
+    call = RawFrame(event="call", locals_raw={"self": "<B>", "v": "2"}, source_line="    def run(self, v):\n")
+    assert mapper.push(call, KnownCall(2, "A.run")).function == "A.run"
+    line = mapper.push(RawFrame(event="line", locals_raw={"self": "<B>", "v": "2"}, source_line="        return v * 2\n"))
+    assert (line.line, line.function, line.problem) == (7, "B.run", None)

@@ -103,6 +103,9 @@ async def test_a_body_that_is_not_utf8_gets_a_parse_error_and_the_next_request_w
         answer = await until(conn, is_parse_error, seen)
         assert "id" in answer and answer["id"] is None
         assert "not UTF-8" in answer["error"]["message"]
+        send_body(conn, b'{"jsonrpc": "2.0", "id": 3, "method": ')  # UTF-8, but not JSON: the same answer
+        answer = await until(conn, is_parse_error, seen)
+        assert answer["id"] is None and "not JSON" in answer["error"]["message"]
         conn.send({"method": "textDocument/didOpen", "params": {"textDocument": {
             "uri": uri, "languageId": "python", "version": 1, "text": SOURCE}}})
         hover(conn, 3, uri, TOTAL_LINE, 9)

@@ -243,9 +243,12 @@ class LineMapper:
         there under that name, else (a lambda, a class body) the function
         whose own lines hold it, as :meth:`_map_call` scopes them."""
         fn = next((f for f in self._functions if f.def_line == known.line and f.qualname == known.function), None)
-        if fn is None and 1 <= known.line <= len(self._keys) and not _CLASS_RE.match(self._keys[known.line - 1]):
+        key = self._keys[known.line - 1] if 1 <= known.line <= len(self._keys) else ""
+        if fn is None and key and not _CLASS_RE.match(key):
             fn = self._owner(known.line)
-        return _CallTarget(fn, known.function, known.line)
+        # a function with the same header stays possible, as after a call mapped by its text
+        others = tuple(dict.fromkeys(f for _, f in self._headers.get(key, ()) if f is not fn))
+        return _CallTarget(fn, known.function, known.line, others)
 
     def _map_call(self, key: str, raw: RawFrame, caller: _Scope | None) -> _CallTarget:
         headers = self._headers.get(key)
