@@ -461,11 +461,5 @@ async def test_malformed_params_get_invalid_params(tmp_path: Path):
         conn.send({"id": 5, "method": "textDocument/hover", "params": {"textDocument": {"uri": uri}, "position": {"line": 12, "character": 14}}})
         answer = await conn.response(5)
         assert "count: 0 → 1 → 2 → 3" in answer["result"]["contents"]["value"]
-        conn.send({"id": 6, "method": "shutdown"})
-        await conn.response(6)
-        conn.send({"method": "exit"})
-        assert await asyncio.wait_for(conn.proc.wait(), 20) == 0
     finally:
-        if conn.proc.returncode is None:
-            conn.proc.kill()
-            await conn.proc.wait()
+        await conn.stop(6)

@@ -64,18 +64,6 @@ async def started(tmp_path: Path) -> tuple[RawConnection, str]:
     return conn, (tmp_path / "loop.py").as_uri()
 
 
-async def stopped(conn: RawConnection) -> None:
-    try:
-        conn.send({"id": 99, "method": "shutdown"})
-        await conn.response(99)
-        conn.send({"method": "exit"})
-        assert await asyncio.wait_for(conn.proc.wait(), 20) == 0
-    finally:
-        if conn.proc.returncode is None:
-            conn.proc.kill()
-            await conn.proc.wait()
-
-
 def hover(conn: RawConnection, msg_id: int, uri: str, line: int, character: int) -> None:
     conn.send({"id": msg_id, "method": "textDocument/hover",
                "params": {"textDocument": {"uri": uri}, "position": {"line": line, "character": character}}})
@@ -114,7 +102,7 @@ async def test_a_body_that_is_not_utf8_gets_a_parse_error_and_the_next_request_w
         # a hover is not a document change: nothing was marked stale, nothing to tell
         assert not [m for m in seen if m.get("method") == "window/logMessage" and uri in m["params"]["message"]]
     finally:
-        await stopped(conn)
+        await conn.stop()
 
 
 @pytest.mark.parametrize("repair", ["full-text change", "reopen"])
@@ -152,4 +140,4 @@ async def test_a_change_lost_that_way_is_recovered_by_the_full_text(tmp_path: Pa
         hover(conn, 5, uri, 0, 3)  # the comment line: nothing there
         assert (await conn.response(5))["result"] is None
     finally:
-        await stopped(conn)
+        await conn.stop()

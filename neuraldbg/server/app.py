@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 from lsprotocol import types
-from pygls.exceptions import FeatureRequestError
+from pygls.exceptions import FeatureRequestError, JsonRpcException
 from pygls.lsp.server import LanguageServer
 
 from neuraldbg import __version__
@@ -41,12 +41,17 @@ class NeuralDbgServer(LanguageServer):
         super().__init__("neuraldbg", __version__, protocol_cls=NeuralDbgProtocol, converter_factory=converter_factory,
                          text_document_sync_kind=types.TextDocumentSyncKind.Incremental)
         self.state = connect(self)
+        if isinstance(self.protocol, NeuralDbgProtocol):  # a didChange that could not be read marks its document stale
+            self.protocol.on_lost_change.append(self.state.documents.lost_change)
         self._last_error_report = 0.0
         self._suppressed = 0
 
     def report_server_error(self, error: Exception, source: Any) -> None:
         """Errors go to stderr and, at most every 5 s, to window/logMessage:
-        never a message box per failing request (the pygls default)."""
+        never a message box per failing request (the pygls default).
+        A message body the reader could not decode gets its Parse error answer."""
+        if source is JsonRpcException and isinstance(self.protocol, NeuralDbgProtocol) and self.protocol.answer_unreadable(error):
+            return
         if source is FeatureRequestError:
             # the client got this one as the request's error answer already
             log.info("request failed: %s", error)

@@ -229,6 +229,18 @@ class RawConnection:
                 break
         return json.loads(await self.proc.stdout.readexactly(length))
 
+    async def stop(self, msg_id: int = 99) -> None:
+        """Shut the server down as a client does; it must exit with status 0 (killed if not)."""
+        try:
+            self.send({"id": msg_id, "method": "shutdown"})
+            await self.response(msg_id)
+            self.send({"method": "exit"})
+            assert await asyncio.wait_for(self.proc.wait(), 20) == 0
+        finally:
+            if self.proc.returncode is None:
+                self.proc.kill()
+                await self.proc.wait()
+
     async def response(self, msg_id: Any, timeout: float = 30.0) -> dict[str, Any]:
         """The answer to request ``msg_id`` (notifications and server
         requests on the way are skipped)."""
