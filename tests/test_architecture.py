@@ -22,7 +22,7 @@ LAYERS: list[set[str]] = [
     {"trace"},
     {"tracer"},
     {"backends"},
-    {"simulation", "holes", "hosting", "testing"},
+    {"simulation", "holes", "inverse", "hosting", "testing"},
     {"session"},
     {"eval", "dap"},
     {"server"},

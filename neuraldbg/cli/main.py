@@ -83,6 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     from neuraldbg.cli.fill import add_fill_parser
 
     add_fill_parser(sub, _add_backend_args)
+    from neuraldbg.cli.inputs import add_inputs_parser
+
+    add_inputs_parser(sub, _add_backend_args)
     return parser
 
 
@@ -204,6 +207,7 @@ def cmd_fill(args: argparse.Namespace) -> int:
 
 COMMANDS = {"serve": cmd_serve, "dap": cmd_dap, "fill": cmd_fill, "doctor": cmd_doctor, "trace": cmd_trace, "debug": cmd_debug, "model-server": cmd_model_server}
 COMMANDS["eval"] = cmd_eval
+COMMANDS["inputs"] = lambda args: __import__("neuraldbg.cli.inputs", fromlist=["cmd_inputs"]).cmd_inputs(args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -477,7 +477,10 @@ def main() -> None:
     os.dup2(null, 0)
     os.dup2(null, 1)
     os.close(null)
-    run = ChildRun(request, result_fd)
+    run: Any = ChildRun(request, result_fd)
+    if request.get("calls") is not None:  # batch mode: many calls in this one child (batch_child.py)
+        (batch_child,) = _load_siblings("batch_child")
+        run = batch_child.BatchRun(request, result_fd, run, _load_siblings, UserError, describe)
     try:
         run.run()
     except BaseException as exc:  # a bug in the tracer, not in the program

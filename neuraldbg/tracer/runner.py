@@ -96,6 +96,18 @@ def run_trace(
         interpreter = find_interpreter(python)
     except InterpreterError as exc:
         return _failed(function, call, str(exc))
+    request, roots = child_request(source, call, function=function, path=path, limits=limits, setup=setup,
+                                   interpreter=interpreter)
+    outcome = launch(request, limits, roots, interpreter, isolation=isolation, cancel=cancel)
+    if isinstance(outcome, str):
+        return _failed(function, call, outcome)
+    return _to_trace(outcome, source, call, function, limits)
+
+
+def child_request(source: str, call: str, *, function: str | None, path: str, limits: Limits, setup: str,
+                  interpreter: Interpreter) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """The child's request for one call (the batch mode adds its own keys),
+    and the sys.path roots the file imports from."""
     module = modules.locate(path)  # the dotted name and sys.path roots Python would import it with
     request = {
         "source": source,
@@ -108,24 +120,31 @@ def run_trace(
         "roots": list(module.roots),
         "setup": setup,
     }
+    return request, tuple(module.roots)
+
+
+def launch(request: dict[str, Any], limits: Limits, roots: tuple[str, ...], interpreter: Interpreter, *,
+           isolation: Level | None = None, cancel: Cancellable | None = None) -> "_ChildOutcome | str":
+    """Run the child on ``request`` in a fresh sandbox directory at the
+    strongest isolation that starts (or the pinned one); a string is why no
+    child ran (cancelled, the sandbox or the interpreter failed to start)."""
     level = iso.pinned(isolation) if isolation is not None else iso.current()
     try:
         while True:
             request["confine"] = level.level == "landlock"
             with tempfile.TemporaryDirectory(prefix="neuraldbg-sandbox-", ignore_cleanup_errors=True) as sandbox:
-                outcome = _run_child(marshal.dumps(request), sandbox, limits, level, module.roots,
+                outcome = _run_child(marshal.dumps(request), sandbox, limits, level, roots,
                                      python=interpreter, cancel=cancel)
             if outcome.cancelled:
-                return _failed(function, call, CANCELLED)
+                return CANCELLED
             why = _start_failure(outcome, level)
             if why is None:
-                break
+                return outcome
             if isolation is not None:  # pinned: report, never weaken silently
-                return _failed(function, call, f"the {level.level} sandbox did not start: {why}")
+                return f"the {level.level} sandbox did not start: {why}"
             level = iso.demote(level, why)
     except OSError as exc:  # no temporary directory, no interpreter, no file descriptors left
-        return _failed(function, call, f"cannot start the tracer: {exc}")
-    return _to_trace(outcome, source, call, function, limits)
+        return f"cannot start the tracer: {exc}"
 
 
 def _failed(function: str | None, call: str, error: str) -> Trace:
