@@ -7,6 +7,10 @@ arithmetic, comparisons, boolean logic, conditional expressions and a few
 pure builtins (``len``, ``min``, ``sorted`` ...) are allowed; attribute
 access, comprehensions, lambdas and calls of anything else are refused.
 Sizes are capped so that ``'a' * 10**12`` is an error, not a frozen editor.
+What would have a side effect (an assignment, ``del``, an import, a call
+that may change a value or the world) is refused with a message that says
+so, not as a syntax error: a debugger console user types ``x = 1`` on
+purpose.
 """
 
 from __future__ import annotations
@@ -152,11 +156,68 @@ def compile_expression(text: str) -> ast.Expression:
     try:
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as exc:
-        raise EvalError(f"syntax error: {exc.msg}") from None
+        raise EvalError(_statement_refusal(text.strip()) or f"syntax error: {exc.msg}") from None
     except (ValueError, RecursionError, MemoryError):
         raise EvalError("expression cannot be parsed") from None
     _check(tree.body, 0)
     return tree
+
+
+SIDE_EFFECTS = "evaluate does not run code with side effects"
+# Methods that change their object (list, dict, set, bytearray, file-likes).
+_MUTATING_METHODS = frozenset({
+    "append", "extend", "insert", "pop", "remove", "clear", "sort", "reverse", "update", "setdefault",
+    "popitem", "add", "discard", "difference_update", "intersection_update", "symmetric_difference_update",
+    "write", "writelines", "send", "throw", "close", "__setitem__", "__delitem__", "__setattr__",
+})
+
+
+def side_effect(what: str) -> EvalError:
+    return EvalError(f"{SIDE_EFFECTS}: {what}")
+
+
+def _targets(nodes: list[ast.expr]) -> str:
+    """What an assignment binds: ``a, b = ...`` binds a, b; ``xs[0] = ...`` xs[0]."""
+    out: list[str] = []
+    for node in nodes:
+        if isinstance(node, (ast.Tuple, ast.List)):
+            out.append(_targets(list(node.elts)))
+        elif isinstance(node, ast.Starred):
+            out.append(_targets([node.value]))
+        else:
+            out.append(ast.unparse(node))
+    return ", ".join(out)
+
+
+def _statement_refusal(text: str) -> str | None:
+    """Why a text that is not an expression is refused, when it parses as
+    statements: a side effect is named as such (None: a plain syntax error)."""
+    try:
+        module = ast.parse(text, mode="exec")
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    for stmt in module.body:
+        said = _short(ast.get_source_segment(text, stmt) or ast.unparse(stmt))
+        if isinstance(stmt, ast.Assign):
+            return f"{SIDE_EFFECTS}: {said} assigns {_targets(stmt.targets)}"
+        if isinstance(stmt, ast.AnnAssign):
+            return f"{SIDE_EFFECTS}: {said} assigns {_targets([stmt.target])}"
+        if isinstance(stmt, ast.AugAssign):
+            return f"{SIDE_EFFECTS}: {said} changes {_targets([stmt.target])}"
+        if isinstance(stmt, ast.Delete):
+            return f"{SIDE_EFFECTS}: del removes {_targets(stmt.targets)}"
+        if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+            return f"{SIDE_EFFECTS}: {said} imports a module (importing runs its code)"
+        if isinstance(stmt, (ast.Global, ast.Nonlocal)):
+            return f"{SIDE_EFFECTS}: {said} changes where names are bound"
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            return f"{SIDE_EFFECTS}: a {'class' if isinstance(stmt, ast.ClassDef) else 'def'} statement binds {stmt.name}"
+        if isinstance(stmt, ast.Raise):
+            return f"{SIDE_EFFECTS}: raise would throw an exception into the program"
+    if len(module.body) > 1:
+        return "evaluate takes one expression, not several statements"
+    kind = type(module.body[0]).__name__.lower() if module.body else "statement"
+    return f"evaluate takes one expression, not a statement ({kind})"
 
 
 def _check(node: ast.AST, depth: int) -> None:
@@ -167,7 +228,7 @@ def _check(node: ast.AST, depth: int) -> None:
         return
     if isinstance(node, ast.Name):
         if not isinstance(node.ctx, ast.Load):
-            raise EvalError("assignment is not allowed")
+            raise side_effect(f"assignment to {node.id}")
         return
     if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
         for elt in node.elts:
@@ -216,10 +277,14 @@ def _check(node: ast.AST, depth: int) -> None:
         return
     if isinstance(node, ast.Call):
         if isinstance(node.func, ast.Attribute):
+            if node.func.attr in _MUTATING_METHODS:
+                raise side_effect(f"{_short(ast.unparse(node))} may change {_short(ast.unparse(node.func.value))} "
+                                  "(attribute access is not allowed: predicted values are plain data)")
             raise EvalError(f"attribute access is not allowed: {ast.unparse(node.func)} (predicted values are plain data)")
         if not isinstance(node.func, ast.Name) or node.func.id not in _BUILTINS:
             what = node.func.id if isinstance(node.func, ast.Name) else ast.unparse(node.func)
-            raise EvalError(f"calling {what} is not allowed (only {', '.join(sorted(_BUILTINS))})")
+            raise side_effect(f"{_short(what)}(...) may have side effects "
+                              f"(calling {what} is not allowed; only {', '.join(sorted(_BUILTINS))})")
         allowed = _KEYWORDS_ALLOWED.get(node.func.id, set())
         for kw in node.keywords:
             if kw.arg is None or kw.arg not in allowed:
@@ -234,6 +299,10 @@ def _check(node: ast.AST, depth: int) -> None:
         raise EvalError("attribute access is not allowed (predicted values are plain data)")
     if isinstance(node, ast.JoinedStr):
         raise EvalError("f-strings are not allowed")
+    if isinstance(node, ast.NamedExpr):
+        raise side_effect(f"{_short(ast.unparse(node))} assigns {ast.unparse(node.target)} (NamedExpr is not allowed)")
+    if isinstance(node, (ast.Await, ast.Yield, ast.YieldFrom)):
+        raise side_effect(f"{type(node).__name__.lower()} would resume other code")
     raise EvalError(f"{type(node).__name__} is not allowed in a debugger expression")
 
 
