@@ -19,7 +19,7 @@ from neuraldbg.backends.base import BackendError, CancelToken, Cancelled
 from neuraldbg.cli.errors import CliError
 from neuraldbg.inverse.goals import Goal, GoalError, make_goal
 from neuraldbg.inverse.search import DEFAULT_BUDGET, SearchResult
-from neuraldbg.session.inputs import FoundInputs, find_inputs
+from neuraldbg.session.inputs import FoundInputs, find_inputs, found_json
 from neuraldbg.session.policy import Refused, runs_code
 from neuraldbg.simulation.target import Target, resolve, split_spec
 
@@ -101,9 +101,7 @@ def cmd_inputs(args: argparse.Namespace) -> int:
             _close(bar)
     result = found.result
     if args.format == "json":
-        print(json.dumps({**result.to_json(), "function": target.function.qualname,
-                          "proposals": [{"call": p.call, "origin": p.origin, "predictedMet": p.predicted_met,
-                                         "note": p.note} for p in found.proposals]}, ensure_ascii=False))
+        print(json.dumps(found_json(found, target.function.qualname), ensure_ascii=False))
     else:
         print(render_table(result))
     if not result.found:

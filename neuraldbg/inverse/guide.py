@@ -137,6 +137,11 @@ class Guide:
             return min(condition_distance(tree, visit) for visit in obs.goal_locals)
         return 1e6
 
+    def depth(self, obs: Observation) -> int:
+        """The most branches around a target this run reached (-1: none):
+        between runs equally close, the one that got deeper in the code."""
+        return max((len(c) for c, t in zip(self.chains, self.targets) if t in obs.lines), default=-1)
+
     def closest(self, lines: Iterable[frozenset[int]]) -> int | None:
         """The line nearest a target that any of these runs reached."""
         best: tuple[int, int] | None = None

@@ -98,6 +98,7 @@ class ModelSearch:
     run_batch: BatchRunner | None = None  # None: execution is not allowed, proposals stay predicted
     budget: int = DEFAULT_PROPOSALS
     backend: str = "local"
+    modes: tuple[str, ...] = ("frame", "chat")  # asked in turn: an open call frame, a chat question
 
     def search(self, request: InverseRequest, cancel: CancelToken | None = None,
                progress: Progress | None = None) -> tuple[SearchResult, tuple[Proposal, ...]]:
@@ -108,7 +109,7 @@ class ModelSearch:
                 cancel.raise_if_cancelled()
             if progress is not None:
                 progress(i, self.budget, "asking the model")
-            use_chat = self.chat is not None and i % 2 == 1
+            use_chat = self.chat is not None and self.modes[i % len(self.modes)] == "chat"
             proposals.append(self._chat(request, i, cancel) if use_chat else self._open_frame(request, i, cancel))
         calls = list(dict.fromkeys(p.call for p in proposals if p.call))
         real: dict[str, Observation] = {}

@@ -102,6 +102,24 @@ class SearchResult:
         }
 
 
+def goal_values(goal: Goal) -> list[str]:
+    """Values a ``--returns`` goal suggests as inputs (functions often give
+    back their input transformed): the value and its parts."""
+    if goal.kind != "returns":
+        return []
+    want = goal.want
+    parts: list[object] = [want]
+    if isinstance(want, (list, tuple, set)):
+        parts += sorted(want, key=repr)[:6] if isinstance(want, set) else list(want)[:6]
+        parts.append(list(want)[::-1])
+    elif isinstance(want, dict):
+        parts += [list(want), list(want.values())]
+    elif isinstance(want, str) and want:
+        parts += [want[::-1], want.lower(), want.upper(), list(want)]
+    texts = [repr(v) for v in parts]
+    return [t for t in dict.fromkeys(texts) if len(t) <= 400]
+
+
 def outcome_text(obs: Observation) -> str:
     if obs.status == "returned":
         return f"returns {obs.value}"
@@ -136,15 +154,16 @@ class _Tracker:
     found: list[FoundInput] = field(default_factory=list)
     corpus: list[tuple[tuple[int, int, float], tuple[str, ...]]] = field(default_factory=list)
     covered: set[int] = field(default_factory=set)
-    best: tuple[tuple[int, int, float], str, frozenset[int]] | None = None
+    best: tuple[tuple[tuple[int, int, float], int], str, frozenset[int]] | None = None  # ((fitness, -depth), call, lines)
 
     def judge(self, values: tuple[str, ...] | None, origin: str, outcome: CallOutcome) -> None:
         obs = Observation.of_outcome(outcome)
         fit = self.guide.fitness(obs)
         if fit[0] == 0:
             self.found.append(FoundInput(outcome.call, True, origin, outcome_text(obs)))
-        if obs.status in ("returned", "raised", "timeout") and (self.best is None or fit < self.best[0]):
-            self.best = (fit, outcome.call, obs.lines)
+        rank = (fit, -self.guide.depth(obs))
+        if obs.status in ("returned", "raised", "timeout") and (self.best is None or rank < self.best[0]):
+            self.best = (rank, outcome.call, obs.lines)
         if values is not None and (not obs.lines <= self.covered or len(self.corpus) < 8 or fit < self.corpus[-1][0]):
             self.corpus.append((fit, values))
             self.corpus.sort(key=lambda item: item[0])
@@ -168,8 +187,9 @@ class ExecSearch:
         calls = known_calls(request.index, request.function)
         mine(sig, tree, seed_values(calls, request.source, request.function))
         rng = random.Random(self.seed)
+        wanted = goal_values(request.goal)
         for p in sig.params:
-            p.pool = list(dict.fromkeys([*p.pool, *annotation_values(p.annotation, rng, 12)]))
+            p.pool = list(dict.fromkeys([*wanted, *p.pool, *annotation_values(p.annotation, rng, 12)]))
         track = _Tracker(Guide.for_goal(request.goal, tree))
         goal_line = request.goal.line if request.goal.kind == "when" else 0
         source = self._candidates(sig, calls, track, rng)

@@ -127,14 +127,31 @@ def create_server() -> NeuralDbgServer:
     async def inline_value(params: types.InlineValueParams) -> list[types.InlineValue]:
         return await inline_values.inline_values(st, params)
 
+    from neuraldbg.server.features.find_inputs import CMD_FIND_INPUTS, FIND_INPUTS_METHOD, FindInputs
+
+    inputs = FindInputs(st)  # inverse execution: neuraldbg/findInputs, its actions and lenses
+
     @server.feature(types.TEXT_DOCUMENT_CODE_LENS, types.CodeLensOptions(resolve_provider=False))
     async def code_lens(params: types.CodeLensParams) -> list[types.CodeLens]:
-        return await code_lenses.code_lenses(st, params)
+        return [*await code_lenses.code_lenses(st, params), *await inputs.code_lenses(params)]
 
     @server.feature(types.TEXT_DOCUMENT_CODE_ACTION,
-                    types.CodeActionOptions(code_action_kinds=[types.CodeActionKind.QuickFix], resolve_provider=False))
+                    types.CodeActionOptions(code_action_kinds=[types.CodeActionKind.QuickFix, types.CodeActionKind.Refactor],
+                                            resolve_provider=False))
     async def code_action(params: types.CodeActionParams) -> list[types.CodeAction]:
-        return await code_actions.code_actions(st, params)
+        return [*await code_actions.code_actions(st, params), *await inputs.code_actions(params)]
+
+    @server.feature(FIND_INPUTS_METHOD)
+    async def find_inputs_request(params: Any) -> dict[str, Any]:
+        return await inputs.request(params)
+
+    @server.command(CMD_FIND_INPUTS)
+    async def find_inputs_command(ls: NeuralDbgServer, *args: Any) -> dict[str, Any]:
+        return await inputs.command(list(args))
+
+    @server.feature(types.WINDOW_WORK_DONE_PROGRESS_CANCEL)
+    def cancel_progress(params: types.WorkDoneProgressCancelParams) -> None:
+        inputs.cancel_progress(params)
 
     @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
     async def inline_completion(params: types.InlineCompletionParams) -> types.InlineCompletionList | None:

@@ -51,21 +51,24 @@ def batch_runner(target: Target, settings: Settings, per_call_seconds: float = P
 
 def find_inputs(session: Session, target: Target, goal: Goal, *, settings: Settings | None = None,
                 budget: int | None = None, cancel: CancelToken | None = None,
-                progress: Progress | None = None) -> FoundInputs:
+                progress: Progress | None = None, per_call_seconds: float = PER_CALL_SECONDS,
+                modes: tuple[str, ...] = ("frame", "chat"), check: bool = True) -> FoundInputs:
     """Search for inputs of ``target.function`` that meet ``goal`` on the
     settings' backend; raises Refused where the exec backend may not run code,
-    GoalError for a function it cannot call."""
+    GoalError for a function it cannot call. ``modes`` are the model's ways
+    to propose (open call frame, chat); ``check`` False keeps its proposals
+    unchecked even where execution is allowed (an evaluation checks them itself)."""
     s = settings or session.settings
     request = InverseRequest(target.source, target.index, target.function, goal, target.path or "<string>")
     if runs_code(s.backend):
         session.policy.check(replace(s, backend="exec"), target.index)
-        search = ExecSearch(batch_runner(target, s), budget=budget or DEFAULT_BUDGET, seed=s.seed)
+        search = ExecSearch(batch_runner(target, s, per_call_seconds), budget=budget or DEFAULT_BUDGET, seed=s.seed)
         return FoundInputs(search.search(request, cancel, progress))
-    real_ok = session.policy.refusal(replace(s, backend="exec"), target.index) is None
+    real_ok = check and session.policy.refusal(replace(s, backend="exec"), target.index) is None
     sig, _tree = signature(target.source, target.function)
     model = ModelSearch(_predictor(session, target, s), sig.callee, chat=_chat(session, s),
-                        run_batch=batch_runner(target, s) if real_ok else None,
-                        budget=budget or DEFAULT_PROPOSALS, backend=s.backend)
+                        run_batch=batch_runner(target, s, per_call_seconds) if real_ok else None,
+                        budget=budget or DEFAULT_PROPOSALS, backend=s.backend, modes=modes)
     result, proposals = model.search(request, cancel, progress)
     return FoundInputs(result, proposals)
 
@@ -101,3 +104,11 @@ def _chat(session: Session, settings: Settings) -> Chat:
 
     return ask
 
+
+
+def found_json(found: FoundInputs, function: str) -> dict[str, object]:
+    """The search's result as the CLI's ``--format json`` prints it and the
+    language server answers ``neuraldbg/findInputs`` (lsp/schemas/find-inputs-result.json)."""
+    return {**found.result.to_json(), "function": function,
+            "proposals": [{"call": p.call, "origin": p.origin, "predictedMet": p.predicted_met, "note": p.note}
+                          for p in found.proposals]}
