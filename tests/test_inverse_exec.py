@@ -135,3 +135,10 @@ def test_a_batch_runs_every_call_in_one_child_with_its_own_outcome() -> None:
     assert [o.status for o in out] == ["returned", "timeout", "error", "returned"]
     assert out[0].value == "5" and out[0].lines == {2, 3} and out[0].goal_locals == ({"x": "5"},)
     assert "never closed" in (out[2].error or "")
+
+
+def test_a_batch_keeps_the_locals_at_watched_lines_a_few_visits_each() -> None:
+    source = "def f(n):\n    i = 0\n    while i < n:\n        i += 1\n    return i\n"
+    (out,) = run_batch(source, ["f(5)"], function="f", watch_lines=(3,), per_call_seconds=0.3)
+    assert out.status == "returned" and out.value == "5"
+    assert out.watched == ((3, {"n": "5", "i": "0"}), (3, {"n": "5", "i": "1"}), (3, {"n": "5", "i": "2"}))

@@ -136,7 +136,7 @@ def mine(sig: Signature, tree: ast.Module, seeds: Sequence[dict[str, str]]) -> l
     by_name = {p.name: p for p in sig.params}
     direct: dict[str, list[Any]] = {n: [] for n in names}
     lengths: dict[str, list[int]] = {n: [] for n in names}
-    parts: dict[str, list[Any]] = {n: [] for n in names}
+    parts: dict[str, list[tuple[ast.expr, Any]]] = {n: [] for n in names}  # (the part's expression, its value)
     constants: list[Any] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Constant) and isinstance(node.value, (int, float, str)) and len(repr(node.value)) < 200:
@@ -158,7 +158,7 @@ def mine(sig: Signature, tree: ast.Module, seeds: Sequence[dict[str, str]]) -> l
                     elif shape == "direct":
                         direct[name].extend(_neighbours(value))
                     else:
-                        parts[name].append(value)
+                        parts[name].append((this, value))
         _guess_kinds(node, by_name)
     for name, values in direct.items():
         by_name[name].types.update(_kind(v) for v in values if v is not None)
@@ -166,7 +166,12 @@ def mine(sig: Signature, tree: ast.Module, seeds: Sequence[dict[str, str]]) -> l
         pool: list[Any] = list(direct[p.name])
         for n in lengths[p.name]:
             pool += ["a" * n, list(range(n))] if "list" not in p.types else [list(range(n))]
-        for v in parts[p.name]:
+        wholes = [w for expr, v in parts[p.name] for w in _wholes(expr, v, p.name, constants)]
+        keyed = [w for w in wholes if isinstance(w, dict)]
+        if len(keyed) > 1:  # item["kind"] == "fruit" and item["color"] == "red": one dict with every key
+            pool.append({k: v for d in keyed for k, v in d.items()})
+        pool += wholes
+        for _expr, v in parts[p.name]:
             if isinstance(v, str):
                 pool += [v, v + "x", [v]]
             elif isinstance(v, (int, float)):
@@ -178,10 +183,63 @@ def mine(sig: Signature, tree: ast.Module, seeds: Sequence[dict[str, str]]) -> l
         for kind in sorted(p.types) or []:
             texts += _BASICS.get(kind, [])
         texts += [repr(v) for v in constants if _kind(v) in p.types or not p.types]
+        if "str" in p.types or not p.types:
+            texts += [repr(v) for v in _string_variants(constants)]
         if not p.types:
             texts += _ANY
         p.pool = _dedupe(t for t in texts if len(t) <= MAX_VALUE_TEXT)
     return _dedupe(repr(v) for v in constants)
+
+
+def _wholes(expr: ast.expr, value: Any, name: str, constants: Sequence[Any]) -> list[Any]:
+    """Values of parameter ``name`` whose part ``expr`` (a subscript, slice,
+    ``.get`` or method call of it, as in ``p[2:] == value``) is ``value``:
+    the comparison's other side carried back to the parameter."""
+    strings = [c for c in constants if isinstance(c, str) and len(c) <= 40][:12]
+    out: list[Any] = []
+    if isinstance(expr, ast.Subscript) and isinstance(expr.value, ast.Name) and expr.value.id == name:
+        key = _literal(expr.slice) if not isinstance(expr.slice, ast.Slice) else _NOTHING
+        if isinstance(key, str):
+            out.append({key: value})
+        elif isinstance(key, int) and not isinstance(key, bool) and -20 <= key <= 20:
+            size = key + 1 if key >= 0 else -key
+            out.append([value] * size)
+            if isinstance(value, str) and len(value) == 1:
+                out.append(value * size)
+        elif isinstance(expr.slice, ast.Slice) and isinstance(value, (str, list, tuple)):
+            s = expr.slice
+            lower, upper, step = (None if n is None else _literal(n) for n in (s.lower, s.upper, s.step))
+            if step == -1 and lower is None and upper is None:
+                out.append(value[::-1])
+            elif step is None and isinstance(lower, int) and upper is None and 0 < lower <= 20:
+                fill = value[:0]
+                heads = [c for c in strings if len(c) == lower] if isinstance(value, str) else []
+                out += [h + value for h in heads] + [fill + ("x" * lower if isinstance(value, str) else [0] * lower) + value]
+            elif step is None and lower is None and isinstance(upper, int) and 0 < upper <= 20 and len(value) == upper:
+                tails = [c for c in strings if c != value] if isinstance(value, str) else []
+                out += [value] + [value + t for t in tails[:6]]
+    elif isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute) and isinstance(expr.func.value, ast.Name) \
+            and expr.func.value.id == name:
+        method = expr.func.attr
+        first = _literal(expr.args[0]) if expr.args else _NOTHING
+        if method == "get" and first is not _NOTHING and not isinstance(first, (list, dict, set)):
+            out.append({first: value})
+        elif isinstance(value, str) and method in ("lower", "upper", "strip", "casefold", "title", "swapcase"):
+            out += [value, value.upper(), value.lower(), value.swapcase(), f" {value} "]
+        elif method in ("count", "index", "find") and isinstance(first, str) and isinstance(value, int) and 0 <= value <= 20:
+            out.append(first * value)
+    return out
+
+
+def _string_variants(constants: Sequence[Any]) -> list[str]:
+    """The code's strings reversed, in the other case, and two of them joined
+    (``p.startswith("AB") and p[2:] == "-9"`` wants ``"AB-9"``)."""
+    strings = list(dict.fromkeys(c for c in constants if isinstance(c, str) and 0 < len(c) <= 40))[:12]
+    out: list[str] = []
+    for s in strings:
+        out += [s[::-1], s.upper(), s.lower()]
+    out += [a + b for a in strings for b in strings if a != b]
+    return [s for s in dict.fromkeys(out) if s not in strings]
 
 
 def _guess_kinds(node: ast.AST, params: dict[str, Param]) -> None:

@@ -38,10 +38,11 @@ class Observation:
     exception: tuple[str, ...] = ()  # class names, most derived first (bases included when known)
     error: str | None = None
     goal_locals: tuple[dict[str, str], ...] = ()
+    watched: tuple[tuple[int, dict[str, str]], ...] = ()  # (line, locals) at the search's branch headers
 
     @staticmethod
     def of_outcome(o: CallOutcome) -> "Observation":
-        return Observation(o.status, o.lines, o.value, o.exception, o.error, o.goal_locals)
+        return Observation(o.status, o.lines, o.value, o.exception, o.error, o.goal_locals, o.watched)
 
     @staticmethod
     def of_trace(trace: Trace, goal_line: int) -> "Observation":

@@ -115,7 +115,7 @@ class ModelSearch:
         real: dict[str, Observation] = {}
         if self.run_batch is not None and calls:
             goal_line = goal.line if goal.kind == "when" else 0
-            real = {o.call: Observation.of_outcome(o) for o in self.run_batch(calls, goal_line, cancel)}
+            real = {o.call: Observation.of_outcome(o) for o in self.run_batch(calls, goal_line, (), cancel)}
         found: list[FoundInput] = []
         for p in proposals:
             if not p.call:

@@ -39,8 +39,8 @@ from neuraldbg.inverse.guide import Guide
 from neuraldbg.source.model import FunctionInfo, SourceIndex
 from neuraldbg.tracer.batch import CallOutcome
 
-# (calls, goal line, cancel) -> one outcome per call, real runs in the sandbox
-BatchRunner = Callable[[list[str], int, "CancelToken | None"], list[CallOutcome]]
+# (calls, goal line, lines whose locals to keep, cancel) -> one outcome per call, real runs in the sandbox
+BatchRunner = Callable[[list[str], int, tuple[int, ...], "CancelToken | None"], list[CallOutcome]]
 # (tried, budget, what is being tried)
 Progress = Callable[[int, int, str], None]
 
@@ -192,6 +192,7 @@ class ExecSearch:
             p.pool = list(dict.fromkeys([*wanted, *p.pool, *annotation_values(p.annotation, rng, 12)]))
         track = _Tracker(Guide.for_goal(request.goal, tree))
         goal_line = request.goal.line if request.goal.kind == "when" else 0
+        watch = track.guide.watch_lines()
         source = self._candidates(sig, calls, track, rng)
         with ThreadPoolExecutor(max_workers=max(1, self.workers), thread_name_prefix="neuraldbg-inverse") as pool:
             while len(track.tried) < self.budget:
@@ -203,7 +204,7 @@ class ExecSearch:
                 if progress is not None:
                     progress(len(track.tried) - len(batch), self.budget, batch[0][2])
                 chunks = [batch[i :: self.workers] for i in range(self.workers) if batch[i :: self.workers]]
-                results = pool.map(lambda chunk: self.run_batch([c for _, _, c in chunk], goal_line, cancel), chunks)
+                results = pool.map(lambda chunk: self.run_batch([c for _, _, c in chunk], goal_line, watch, cancel), chunks)
                 for chunk, outcomes in zip(chunks, results):
                     for (values, origin, _), outcome in zip(chunk, outcomes):
                         track.judge(values, origin, outcome)

@@ -41,9 +41,9 @@ def batch_runner(target: Target, settings: Settings, per_call_seconds: float = P
     per_call = min(per_call_seconds, settings.timeout_seconds)
     limits = Limits(wall_seconds=max(per_call, 0.1))
 
-    def run(calls: list[str], goal_line: int, cancel: CancelToken | None) -> list[CallOutcome]:
+    def run(calls: list[str], goal_line: int, watch: tuple[int, ...], cancel: CancelToken | None) -> list[CallOutcome]:
         return run_batch(target.source, calls, function=target.function.qualname, path=target.path or "<string>",
-                         goal_line=goal_line, per_call_seconds=per_call, limits=limits,
+                         goal_line=goal_line, watch_lines=watch, per_call_seconds=per_call, limits=limits,
                          python=settings.interpreter or None, cancel=cancel)
 
     return run

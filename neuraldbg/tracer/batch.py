@@ -34,15 +34,17 @@ class CallOutcome:
     exception: tuple[str, ...] = ()  # the exception's class and its bases' names, most derived first
     error: str | None = None  # "Type: message" of the exception, or why the call did not run
     goal_locals: tuple[dict[str, str], ...] = field(default=())  # reprs of the locals at each visit of the goal line
+    watched: tuple[tuple[int, dict[str, str]], ...] = ()  # (line, locals' reprs) at the first visits of watched lines
 
 
 def run_batch(source: str, calls: list[str], *, function: str | None, path: str = "<string>", goal_line: int = 0,
-              per_call_seconds: float = 1.0, limits: Limits = Limits(), isolation: Level | None = None,
+              watch_lines: tuple[int, ...] = (), per_call_seconds: float = 1.0, limits: Limits = Limits(), isolation: Level | None = None,
               setup: str = "", python: str | None = None, cancel: Cancellable | None = None) -> list[CallOutcome]:
     """Run every call of ``calls`` against ``source`` in one sandboxed child;
     one outcome per call, in order (never raises for what the program does).
     A call the child did not reach (the batch was cancelled, ran out of time,
-    or a candidate swallowed its stop) is "not run"."""
+    or a candidate swallowed its stop) is "not run". ``watch_lines``: lines
+    whose locals are kept too (a few visits each), for a search's branch distances."""
     from neuraldbg.tracer.interpreters import InterpreterError
     from neuraldbg.tracer.interpreters import find as find_interpreter
     from neuraldbg.tracer.runner import _parse_result, _Malformed, child_request, launch
@@ -57,7 +59,7 @@ def run_batch(source: str, calls: list[str], *, function: str | None, path: str 
         return _all(calls, str(exc))
     request, roots = child_request(source, calls[0], function=function, path=path, limits=batch_limits, setup=setup,
                                    interpreter=interpreter)
-    request.update(calls=list(calls), goal_line=goal_line, per_call_seconds=per_call_seconds,
+    request.update(calls=list(calls), goal_line=goal_line, watch_lines=sorted(set(watch_lines)), per_call_seconds=per_call_seconds,
                    total_seconds=total - BATCH_SLACK_SECONDS / 2,
                    max_events=max(1000, int(MAX_EVENTS_PER_SECOND * per_call_seconds)))
     outcome = launch(request, batch_limits, roots, interpreter, isolation=isolation, cancel=cancel)
@@ -91,4 +93,5 @@ def _outcome(raw: dict[str, Any]) -> CallOutcome:
         exception=tuple(str(n) for n in raw.get("exception", [])),
         error=None if raw.get("error") is None else str(raw["error"]),
         goal_locals=tuple({str(k): str(v) for k, v in visit.items()} for visit in raw.get("locals", [])),
+        watched=tuple((int(line), {str(k): str(v) for k, v in visit.items()}) for line, visit in raw.get("watched", [])),
     )

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 MAX_GOAL_VISITS = 8  # locals kept per candidate at the goal line (a loop would repeat it)
+MAX_WATCH_VISITS = 3  # locals kept per candidate at each watched line (the search's branch headers)
 SWALLOWED_STOP_GRACE = 0.3  # seconds a candidate may run on after swallowing its stop
 
 
@@ -45,6 +46,7 @@ class BatchRun:
         self.describe = describe
         self.calls: list[str] = list(request["calls"])
         self.goal_line = int(request.get("goal_line") or 0)
+        self.watch_lines = frozenset(int(n) for n in request.get("watch_lines") or ())
         self.per_call = float(request["per_call_seconds"])
         self.deadline = time.monotonic() + float(request["total_seconds"])
         self.max_events = int(request["max_events"])
@@ -105,14 +107,15 @@ class BatchRun:
         one.call = call
         lines: set[int] = set()
         visits: list[dict[str, str]] = []
-        out: dict[str, Any] = {"call": call, "lines": [], "locals": visits}
+        watched: list[list[Any]] = []  # [line, locals] at the watched lines, MAX_WATCH_VISITS per line
+        out: dict[str, Any] = {"call": call, "lines": [], "locals": visits, "watched": watched}
         self.fired = 0
         _signal.setitimer(_signal.ITIMER_REAL, seconds)
         try:
             namespace = one._load_module(code)
             one._run_setup(namespace)
             call_code, temps = one._prepare_call(namespace)
-            out.update(self.traced(call_code, namespace, temps, lines, visits, render))
+            out.update(self.traced(call_code, namespace, temps, lines, visits, watched, render))
         except self.user_error as exc:
             out.update(status="error", error=str(exc))
         except CandidateStop:
@@ -124,9 +127,11 @@ class BatchRun:
         return out
 
     def traced(self, call_code: Any, namespace: dict[str, Any], temps: dict[str, Any], lines: set[int],
-               visits: list[dict[str, str]], render: Callable[[object], str]) -> dict[str, Any]:
-        path, goal, cap = self.one.path, self.goal_line, self.max_events
+               visits: list[dict[str, str]], watched: list[list[Any]],
+               render: Callable[[object], str]) -> dict[str, Any]:
+        path, goal, cap, watch = self.one.path, self.goal_line, self.max_events, self.watch_lines
         events = [0]
+        seen: dict[int, int] = {}
 
         def local(frame: Any, event: str, arg: object) -> Any:
             if event == "line":
@@ -134,6 +139,9 @@ class BatchRun:
                 lines.add(line)
                 if line == goal and len(visits) < MAX_GOAL_VISITS:
                     visits.append({name: render(value) for name, value in frame.f_locals.items()})
+                if line in watch and seen.get(line, 0) < MAX_WATCH_VISITS:
+                    seen[line] = seen.get(line, 0) + 1
+                    watched.append([line, {name: render(value) for name, value in frame.f_locals.items()}])
                 events[0] += 1
                 if events[0] > cap:
                     raise CandidateStop()
