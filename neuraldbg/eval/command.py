@@ -37,6 +37,10 @@ def add_eval_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]",
     _common(c, add_backend_args)
     c.set_defaults(max_frames=2000)  # the frame budget every published CruxEval figure of this project used
 
+    from neuraldbg.eval.cruxeval_i import add_cruxeval_i_parser
+
+    add_cruxeval_i_parser(kinds, add_backend_args)
+
     h = kinds.add_parser("halting", help="predict whether built-in programs halt, within a frame budget")
     h.add_argument("--family", default=None, help="only programs of this family (hand, step_to_target, ...)")
     h.add_argument("--verbose", dest="per_program", action="store_true", help="also print every program's result")
@@ -95,6 +99,10 @@ def run_eval(args: argparse.Namespace) -> int:
         return _cruxeval(args)
     if args.eval_kind == "halting":
         return _halting(args)
+    if args.eval_kind == "cruxeval-i":
+        from neuraldbg.eval.cruxeval_i import cmd_cruxeval_i
+
+        return cmd_cruxeval_i(args)
     raise EvalError("say which benchmark: neuraldbg eval cruxeval|halting (see --help)")
 
 

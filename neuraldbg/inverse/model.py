@@ -46,6 +46,7 @@ class Proposal:
     origin: str  # "model call frame", "model chat"
     predicted_met: bool
     note: str  # the predicted outcome, or why the answer was unusable
+    answer: str = ""  # what the model wrote: its chat reply, or the locals of its call frame
 
 
 def call_from_frame(trace: Trace, fn: FunctionInfo, callee: str) -> str:
@@ -99,6 +100,7 @@ class ModelSearch:
     budget: int = DEFAULT_PROPOSALS
     backend: str = "local"
     modes: tuple[str, ...] = ("frame", "chat")  # asked in turn: an open call frame, a chat question
+    judge: bool = True  # False: a chat proposal is not traced by the model (an evaluation runs it for real instead)
 
     def search(self, request: InverseRequest, cancel: CancelToken | None = None,
                progress: Progress | None = None) -> tuple[SearchResult, tuple[Proposal, ...]]:
@@ -138,19 +140,23 @@ class ModelSearch:
     def _open_frame(self, request: InverseRequest, sample: int, cancel: CancelToken | None) -> Proposal:
         trace = self.predict("", sample, cancel)
         call = call_from_frame(trace, request.function, self.callee)
+        first = next((f for f in trace.frames if f.event == "call"), None)
+        wrote = repr(dict(first.locals)) if first is not None else ""
         if not call:
-            return Proposal("", "model call frame", False, trace.error or "the model wrote no call frame")
-        return self._judged(request, call, trace, "model call frame")
+            return Proposal("", "model call frame", False, trace.error or "the model wrote no call frame", wrote)
+        return self._judged(request, call, trace, "model call frame", wrote)
 
     def _chat(self, request: InverseRequest, sample: int, cancel: CancelToken | None) -> Proposal:
         assert self.chat is not None
         answer = self.chat(chat_question(request, self.callee), cancel)
         call = call_in_answer(answer, request.function)
         if not call:
-            return Proposal("", "model chat", False, "the model's answer held no call of the function")
-        return self._judged(request, call, self.predict(call, sample, cancel), "model chat")
+            return Proposal("", "model chat", False, "the model's answer held no call of the function", answer)
+        if not self.judge:
+            return Proposal(call, "model chat", False, "not traced by the model", answer)
+        return self._judged(request, call, self.predict(call, sample, cancel), "model chat", answer)
 
-    def _judged(self, request: InverseRequest, call: str, trace: Trace, origin: str) -> Proposal:
+    def _judged(self, request: InverseRequest, call: str, trace: Trace, origin: str, answer: str) -> Proposal:
         goal = request.goal
         obs = Observation.of_trace(trace, goal.line)
-        return Proposal(call, origin, goal.met(obs), f"predicted: {outcome_text(obs)}")
+        return Proposal(call, origin, goal.met(obs), f"predicted: {outcome_text(obs)}", answer)

@@ -52,12 +52,13 @@ def batch_runner(target: Target, settings: Settings, per_call_seconds: float = P
 def find_inputs(session: Session, target: Target, goal: Goal, *, settings: Settings | None = None,
                 budget: int | None = None, cancel: CancelToken | None = None,
                 progress: Progress | None = None, per_call_seconds: float = PER_CALL_SECONDS,
-                modes: tuple[str, ...] = ("frame", "chat"), check: bool = True) -> FoundInputs:
+                modes: tuple[str, ...] = ("frame", "chat"), check: bool = True, judge: bool = True) -> FoundInputs:
     """Search for inputs of ``target.function`` that meet ``goal`` on the
     settings' backend; raises Refused where the exec backend may not run code,
     GoalError for a function it cannot call. ``modes`` are the model's ways
     to propose (open call frame, chat); ``check`` False keeps its proposals
-    unchecked even where execution is allowed (an evaluation checks them itself)."""
+    unchecked even where execution is allowed (an evaluation checks them itself);
+    ``judge`` False does not have the model trace its chat proposals either."""
     s = settings or session.settings
     request = InverseRequest(target.source, target.index, target.function, goal, target.path or "<string>")
     if runs_code(s.backend):
@@ -68,7 +69,7 @@ def find_inputs(session: Session, target: Target, goal: Goal, *, settings: Setti
     sig, _tree = signature(target.source, target.function)
     model = ModelSearch(_predictor(session, target, s), sig.callee, chat=_chat(session, s),
                         run_batch=batch_runner(target, s, per_call_seconds) if real_ok else None,
-                        budget=budget or DEFAULT_PROPOSALS, backend=s.backend, modes=modes)
+                        budget=budget or DEFAULT_PROPOSALS, backend=s.backend, modes=modes, judge=judge)
     result, proposals = model.search(request, cancel, progress)
     return FoundInputs(result, proposals)
 

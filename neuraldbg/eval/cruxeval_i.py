@@ -1,0 +1,162 @@
+"""``neuraldbg eval cruxeval-i``: CruxEval input prediction, pass@1.
+
+The paper's metric: one predicted input per sample, run for real, must give
+the expected output (``f(pred) == output``). On exec the prediction is the
+first input the search (:mod:`neuraldbg.inverse`) found for "returns
+OUTPUT", from the code and the output alone (never the sample's input); on
+local/remote it is the model's first proposal (chat mode as in CruxEval-I,
+or an open call frame), neither filtered by a real run nor traced by the
+model: the real run here is the judge. Each result keeps what the model
+wrote (``answer``), so a model-path figure shows it measured the model's own
+proposals; an answer without a usable call is a failed sample with its note.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from neuraldbg.backends.base import CancelToken
+from neuraldbg.config import Settings
+from neuraldbg.eval.cruxeval import ENTRY, PATH, CruxSample
+from neuraldbg.inverse.goals import GoalError, Observation, make_goal
+from neuraldbg.session.inputs import find_inputs
+from neuraldbg.session.policy import ExecutionPolicy
+from neuraldbg.session.session import Session
+from neuraldbg.simulation.target import Target
+from neuraldbg.source.index import index_text
+from neuraldbg.tracer import Limits, run_trace
+
+DEFAULT_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "cruxeval.jsonl"
+EXEC_BUDGET = 5000  # candidates per sample on exec: 800 samples in about ten minutes on 2 cores (the search alone: 2000)
+PER_CALL_SECONDS = 0.25  # CruxEval functions are small: a candidate over this is a loop the search made
+JUDGE_SECONDS = 5.0  # the real run that judges a prediction
+
+
+@dataclass(frozen=True)
+class InputResult:
+    id: str
+    predicted: str  # the call, "" when nothing was proposed
+    passed: bool
+    tried: int
+    note: str  # what the real run gave, or why there is no prediction
+    origin: str = ""  # where the prediction came from: "code", "mutation", "model chat", ...
+    answer: str = ""  # model backends: what the model wrote for this sample ("" on exec)
+
+
+@dataclass(frozen=True)
+class InputRun:
+    backend: str
+    results: tuple[InputResult, ...]
+    seconds: float
+
+    @property
+    def pass_at_1(self) -> float:
+        return sum(r.passed for r in self.results) / len(self.results) if self.results else 0.0
+
+    def table(self) -> str:
+        n = len(self.results)
+        proposed = sum(bool(r.predicted) for r in self.results)
+        written = [] if self.backend in ("exec", "replay") else [
+            f"  answered    {sum(bool(r.answer) for r in self.results)}/{n}  (samples the model wrote an answer for)"]
+        return "\n".join([
+            f"CruxEval-I ({self.backend}): {n} samples",
+            f"  pass@1      {self.pass_at_1:.3f}  ({sum(r.passed for r in self.results)}/{n})",
+            f"  proposed    {proposed}/{n}",
+            *written,
+            f"  wall time   {self.seconds:.1f} s",
+            f"FIGURE cruxeval_i_pass_at_1_{self.backend} | {self.pass_at_1:.4f} | fraction",
+            f"FIGURE cruxeval_i_wall_{self.backend} | {self.seconds:.1f} | s",
+        ])
+
+
+def evaluate_input(sample: CruxSample, session: Session, *, budget: int | None, modes: tuple[str, ...],
+                   cancel: CancelToken | None = None) -> InputResult:
+    index = index_text(sample.code)
+    fn = index.function(ENTRY)
+    if fn is None:
+        return InputResult(sample.id, "", False, 0, f"no function {ENTRY} in the sample")
+    try:
+        goal = make_goal(fn, sample.code, "returns", expr=sample.output)
+    except GoalError as exc:
+        return InputResult(sample.id, "", False, 0, str(exc))
+    target = Target(PATH, sample.code, index, fn, "", "imagined")
+    try:
+        found = find_inputs(session, target, goal, budget=budget, cancel=cancel, per_call_seconds=PER_CALL_SECONDS,
+                            modes=modes, check=False, judge=False)
+    except GoalError as exc:
+        return InputResult(sample.id, "", False, 0, str(exc))
+    result = found.result
+    answer = found.proposals[0].answer if found.proposals else ""
+    if result.found:
+        first, origin = result.found[0].call, result.found[0].origin
+    else:
+        proposal = next((p for p in found.proposals if p.call), None)
+        first, origin = (proposal.call, proposal.origin) if proposal is not None else ("", "")
+    if not first:
+        why = found.proposals[0].note if found.proposals else result.summary()
+        return InputResult(sample.id, "", False, result.tried, why, "", answer)
+    trace = run_trace(sample.code, first, function=ENTRY, path=PATH, limits=Limits(wall_seconds=JUDGE_SECONDS))
+    obs = Observation.of_trace(trace, 0)
+    return InputResult(sample.id, first, goal.met(obs), result.tried,
+                       f"returns {obs.value}" if obs.status == "returned" else (obs.error or obs.status), origin,
+                       next((p.answer for p in found.proposals if p.call == first), answer))
+
+
+def run_cruxeval_i(samples: Sequence[CruxSample], settings: Settings, *, budget: int | None = None,
+                   modes: tuple[str, ...] = ("chat",), on_sample: Callable[[InputResult], None] | None = None,
+                   session: Session | None = None) -> InputRun:
+    own = session is None
+    session = session or Session(settings, policy=ExecutionPolicy.command_line(), workers=1)
+    started = time.monotonic()
+    results: list[InputResult] = []
+    try:
+        for sample in samples:
+            r = evaluate_input(sample, session, budget=budget, modes=modes)
+            results.append(r)
+            if on_sample is not None:
+                on_sample(r)
+    finally:
+        if own:
+            session.engines.close()
+    return InputRun(settings.backend, tuple(results), time.monotonic() - started)
+
+
+def add_cruxeval_i_parser(kinds: "argparse._SubParsersAction[argparse.ArgumentParser]",
+                          add_backend_args: Callable[[argparse.ArgumentParser], None]) -> None:
+    c = kinds.add_parser("cruxeval-i", help="CruxEval-I input prediction (pass@1): exec = the inverse search, "
+                                            "local/remote = the model")
+    c.add_argument("--data", default=str(DEFAULT_DATA), help=f"CruxEval JSONL (default: {DEFAULT_DATA})")
+    c.add_argument("--limit", type=int, default=None, help="only the first N samples")
+    c.add_argument("--budget", type=int, default=None,
+                   help=f"per sample: candidates on exec (default {EXEC_BUDGET}), model proposals otherwise (default 1)")
+    c.add_argument("--mode", choices=["chat", "frame"], default="chat",
+                   help="model backends: chat-mode input prediction (CruxEval-I) or an open call frame")
+    add_backend_args(c)
+
+
+def cmd_cruxeval_i(args: argparse.Namespace) -> int:
+    import os
+    from neuraldbg.eval.cruxeval import load_cruxeval
+    from neuraldbg.eval.errors import EvalError
+    from neuraldbg.eval.progress import Progress
+
+    if args.limit is not None and args.limit < 1:
+        raise EvalError(f"--limit must be at least 1, got {args.limit}")
+    if args.budget is not None and args.budget < 1:
+        raise EvalError(f"--budget must be at least 1, got {args.budget}")
+    samples = load_cruxeval(args.data)[: args.limit]
+    settings = Settings(backend=args.backend, profile=args.model or "", url=args.url or "",
+                        api_key=args.api_key or os.environ.get("NEURALDBG_API_KEY", ""), temperature=args.temperature,
+                        seed=args.seed if args.seed is not None else 0, timeout_seconds=args.timeout,
+                        allow_execution=True)  # the evaluation runs every prediction for real
+    budget = args.budget or (EXEC_BUDGET if settings.backend in ("exec", "replay") else 1)
+    bar = Progress(len(samples), "cruxeval-i")
+    run = run_cruxeval_i(samples, settings, budget=budget, modes=(args.mode,),
+                         on_sample=lambda r: bar.update(1, f"pass {r.passed}"))
+    bar.close()
+    print(run.table())
+    return 0
