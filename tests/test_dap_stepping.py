@@ -126,9 +126,10 @@ def expect_step_in(truth: Trace, t: int) -> int:
 
 
 def expect_step_out(truth: Trace, t: int) -> int:
+    """The return of the current frame: the stop is then in the caller, on
+    the calling line (debugpy's step out)."""
     depth = truth.frames[t].depth
-    r = next(i for i in range(t + 1, len(truth.frames)) if truth.frames[i].event == "return" and truth.frames[i].depth <= depth)
-    return r + 1
+    return next(i for i in range(t + 1, len(truth.frames)) if truth.frames[i].event == "return" and truth.frames[i].depth <= depth)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -170,9 +171,15 @@ def test_step_in_over_out_and_back(dap: DapClient, backend: str) -> None:
     assert_at(dap, truth, t)
 
     assert dap.step("stepOut")["reason"] == "step"
-    t = expect_step_out(truth, t)
+    r = expect_step_out(truth, t)
+    assert dap.trace()["step"] == r
+    # in the caller on the calling line, mid-way: its locals before the line, the callee's result beside them
+    assert [(f["name"], f["line"]) for f in dap.stack()] == [("fib_list", 17)]
+    assert dap.where() == (17, truth.locals_at(3))
+    assert dap.locals()["(return) fib"] == truth.frames[r].value
+    assert dap.step("next")["reason"] == "step"  # the rest of the line: the loop header
+    t = r + 1
     assert_at(dap, truth, t)
-    assert [f["name"] for f in dap.stack()] == ["fib_list"]
 
     # next over the second call: the result is there without entering fib
     assert dap.step("next")["reason"] == "step"
@@ -206,7 +213,7 @@ def test_reverse_continue_and_step_back(dap: DapClient, backend: str) -> None:
 
     assert dap.step("stepBack")["reason"] == "step"
     assert_at(dap, truth, hits[2] - 1)
-    assert dap.step("next")["reason"] == "step"
+    assert dap.step("next")["reason"] == "breakpoint"  # a step onto a breakpoint's line hits it (debugpy says so too)
     assert_at(dap, truth, hits[2])
 
     stop = dap.step("reverseContinue")

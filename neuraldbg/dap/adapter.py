@@ -10,6 +10,7 @@ order. Every request gets exactly one response.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import os
@@ -24,7 +25,9 @@ from neuraldbg.backends.base import BackendError, CancelToken
 from neuraldbg.config import Settings
 from neuraldbg.dap import variables as dapvars
 from neuraldbg.dap.breakpoints import PENDING, Breakpoint, LineTable, line_table, make_breakpoint
-from neuraldbg.dap.debugger import Debugger, Ended, Outcome
+from neuraldbg.dap.debugger import Debugger, Ended, Outcome, Stopped
+from neuraldbg.dap.exceptions import FILTERS as EXCEPTION_FILTERS, RAISED, UNCAUGHT, ExceptionStop
+from neuraldbg.dap.stepping import exits_by_exception
 from neuraldbg.dap.launch import LaunchConfig, LaunchError, Launched, prepare, settings_for
 from neuraldbg.dap.protocol import BadMessage, Connection
 from neuraldbg.dap.safe_eval import EvalError, evaluate, parse_new_value
@@ -38,7 +41,6 @@ from neuraldbg.trace.frames import Trace
 log = logging.getLogger(__name__)
 
 THREAD_ID = 1
-EXCEPTION_FILTER = "raised"
 
 CAPABILITIES: dict[str, Any] = {
     "supportsConfigurationDoneRequest": True,
@@ -51,10 +53,8 @@ CAPABILITIES: dict[str, Any] = {
     "supportsRestartRequest": True,
     "supportsTerminateRequest": True,
     "supportsCancelRequest": False,
-    "exceptionBreakpointFilters": [
-        {"filter": EXCEPTION_FILTER, "label": "Predicted exceptions", "default": False,
-         "description": "Stop when the trace predicts (or, on the exec backend, records) an exception"},
-    ],
+    "supportsExceptionInfoRequest": True,
+    "exceptionBreakpointFilters": EXCEPTION_FILTERS,
 }
 
 # Answered by the reader thread: they must work while a step is running.
@@ -105,7 +105,9 @@ class DebugAdapter:
         self.table: LineTable | None = None
         self.configured = False
         self.ended = False
-        self.break_on_exceptions = False
+        self.break_on_exceptions = False  # "raised"
+        self.break_on_uncaught = True  # "uncaught": debugpy's default, until the client says
+        self._exception: ExceptionStop | None = None  # the exception at the current stop
         self.breakpoints: dict[str, list[Breakpoint]] = {}
         self._bp_ids = itertools.count(1)
         self._refs: dict[int, _Ref] = {}
@@ -135,6 +137,7 @@ class DebugAdapter:
             "terminate": self.terminate,
             "disconnect": self.disconnect,
             "source": self.source,
+            "exceptionInfo": self.exception_info,
             "pause": self.pause,
             "threads": self.threads,
             "cancel": self.cancel,
@@ -296,7 +299,8 @@ class DebugAdapter:
     def _start(self, launched: Launched) -> None:
         sim = launched.sim
         debugger = Debugger(sim, self._verified_breakpoints, self._debugger_output,
-                            break_on_exceptions=self.break_on_exceptions, cancel=self._cancel,
+                            break_on_exceptions=self.break_on_exceptions, break_on_uncaught=self.break_on_uncaught,
+                            cancel=self._cancel, source=launched.target.source, path=launched.config.program,
                             pause_requested=self._pause, model_lock=launched.run.model_lock)
         with debugger.generating():
             sim.start(self._cancel)
@@ -426,10 +430,12 @@ class DebugAdapter:
         options = args.get("filterOptions") or []
         names = {f for f in filters if isinstance(f, str)}
         names |= {o.get("filterId") for o in options if isinstance(o, dict)}
-        self.break_on_exceptions = EXCEPTION_FILTER in names
+        self.break_on_exceptions = RAISED in names
+        self.break_on_uncaught = UNCAUGHT in names
         if self.debugger is not None:
             self.debugger.break_on_exceptions = self.break_on_exceptions
-        return {"breakpoints": [{"verified": f == EXCEPTION_FILTER} for f in filters]}
+            self.debugger.break_on_uncaught = self.break_on_uncaught
+        return {"breakpoints": [{"verified": f in (RAISED, UNCAUGHT)} for f in filters]}
 
     def set_function_breakpoints(self, args: dict[str, Any]) -> dict[str, Any]:
         specs = args.get("breakpoints") or []
@@ -437,30 +443,33 @@ class DebugAdapter:
                                 for _ in (specs if isinstance(specs, list) else [])]}
 
     # == motions =======================================================================
-    def _motion(self, run: Callable[[Debugger], Outcome], body: dict[str, Any] | None = None) -> Then:
+    def _motion(self, args: dict[str, Any], run: Callable[[Debugger], Outcome],
+                body: dict[str, Any] | None = None) -> Then:
+        _thread(args)
         debugger = self._require_stopped()
         self._invalidate_stop()
         return Then(body, lambda: self._report(run(debugger)))
 
     def next(self, args: dict[str, Any]) -> Then:
-        return self._motion(lambda d: d.next())
+        return self._motion(args, lambda d: d.next())
 
     def step_in(self, args: dict[str, Any]) -> Then:
-        return self._motion(lambda d: d.step_in())
+        return self._motion(args, lambda d: d.step_in())
 
     def step_out(self, args: dict[str, Any]) -> Then:
-        return self._motion(lambda d: d.step_out())
+        return self._motion(args, lambda d: d.step_out())
 
     def continue_(self, args: dict[str, Any]) -> Then:
-        return self._motion(lambda d: d.cont(), {"allThreadsContinued": True})
+        return self._motion(args, lambda d: d.cont(), {"allThreadsContinued": True})
 
     def step_back(self, args: dict[str, Any]) -> Then:
-        return self._motion(lambda d: d.step_back())
+        return self._motion(args, lambda d: d.step_back())
 
     def reverse_continue(self, args: dict[str, Any]) -> Then:
-        return self._motion(lambda d: d.reverse_continue())
+        return self._motion(args, lambda d: d.reverse_continue())
 
     def pause(self, args: dict[str, Any]) -> None:
+        _thread(args)
         # Reader thread: the running continue sees the flag at its next frame.
         with self._state_lock:
             if self._motions > 0:
@@ -471,9 +480,11 @@ class DebugAdapter:
         raise RequestError("cancel is not supported")
 
     def _report(self, outcome: Outcome) -> None:
+        self._exception = None
         if isinstance(outcome, Ended):
             self._end(outcome)
             return
+        self._exception = outcome.exception
         self._publish_stop()
         body: dict[str, Any] = {"reason": outcome.reason, "threadId": THREAD_ID, "allThreadsStopped": True}
         if outcome.description:
@@ -496,6 +507,8 @@ class DebugAdapter:
         printed = getattr(truth, "stdout", "") if exited else ""
         if isinstance(printed, str) and printed:
             self._output(printed, "stdout")
+        if exited and outcome.traceback:
+            self._output(outcome.traceback, "stderr")  # as Python prints an uncaught exception
         if exited:
             self.conn.event("exited", {"exitCode": outcome.exit_code})
         self.conn.event("terminated")
@@ -506,7 +519,7 @@ class DebugAdapter:
         trace = self.debugger.sim.trace()
         self._refs.clear()
         refs = stack_refs(trace, self.registry, self.session_id, self.launched.config.program,
-                          self.launched.target.function.def_line)
+                          self.launched.target.function.def_line, returned=self.debugger.returned)
         self._stop_frames = refs
         self.registry.publish(self.session_id, refs)
 
@@ -525,6 +538,7 @@ class DebugAdapter:
         return {"threads": [{"id": THREAD_ID, "name": f"simulated {launched.target.function.qualname}"}]}
 
     def stack_trace(self, args: dict[str, Any]) -> dict[str, Any]:
+        _thread(args)
         self._require_stopped()
         if not self._stop_frames:
             raise RequestError("the program is not stopped")
@@ -560,7 +574,11 @@ class DebugAdapter:
         """(name, repr, evaluateName) of a frame's variables."""
         out = [(name, value, name) for name, value in ref.trace.locals_at(ref.step).items()]
         frame = ref.trace.frames[ref.step]
-        if ref.top and frame.event == "return" and frame.value is not None:
+        last = ref.trace.frames[-1]
+        if ref.top and ref.step != len(ref.trace.frames) - 1 and last.event == "return" and last.value is not None:
+            # A stop in the caller right after a return: debugpy's "(return) name" value.
+            out.append((f"(return) {last.function.rsplit('.', 1)[-1]}", last.value, None))
+        if ref.top and frame.event == "return" and frame.value is not None and not exits_by_exception(ref.trace.frames, ref.step):
             out.append(("(return)", frame.value, None))
         if ref.top and frame.event == "exception" and frame.value is not None:
             out.append(("(exception)", frame.value, None))
@@ -615,6 +633,9 @@ class DebugAdapter:
             raise RequestError("only the current frame's variables can be set (the outer frames' states are past)")
         if name.startswith("("):
             raise RequestError(f"{name} cannot be set")
+        if frame_ref.step != len(debugger.sim.frames) - 1:
+            raise RequestError("a variable cannot be set in the middle of a line (a call on it has just returned): "
+                               "step once more and set it there")
         if not debugger.sim.engine.supports_edit:
             raise RequestError(f"setting a variable is not supported on the {debugger.sim.engine.backend} backend: "
                                "it replays a real run; use a model backend to ask 'what if'")
@@ -663,6 +684,18 @@ class DebugAdapter:
                 out[k] = var[k]
         return out
 
+    def exception_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        """debugpy's answer: exceptionId the type, description the message,
+        breakMode, details with the traceback of the frame that raised."""
+        _thread(args)
+        self._require_stopped()
+        exc = self._exception
+        if exc is None or not self._stop_frames:
+            raise RequestError("the program is not stopped on an exception")
+        return {"exceptionId": exc.type_name, "description": exc.description, "breakMode": exc.break_mode,
+                "details": {"message": exc.description, "typeName": exc.type_name, "fullTypeName": exc.type_name,
+                            "stackTrace": exc.traceback, "source": self.launched.config.program if self.launched else ""}}
+
     def source(self, args: dict[str, Any]) -> dict[str, Any]:
         if self.launched is None:
             raise RequestError("no program is being debugged")
@@ -679,6 +712,13 @@ class DebugAdapter:
 _MOTIONS = {"next", "stepIn", "stepOut", "continue", "stepBack", "reverseContinue", "configurationDone", "restart"}
 
 
+def _thread(args: dict[str, Any]) -> None:
+    """A request about a thread other than the simulated one is an error."""
+    thread = args.get("threadId")
+    if thread is not None and (thread != THREAD_ID or isinstance(thread, bool)):
+        raise RequestError(f"no thread {thread!r}: the simulated program has one thread, {THREAD_ID}")
+
+
 def _norm(path: str) -> str:
     return os.path.normcase(os.path.realpath(path))
 
@@ -687,10 +727,12 @@ def _bp_key(bp: Breakpoint) -> tuple[Any, ...]:
     return tuple(str(bp.spec.get(k)) for k in ("line", "condition", "hitCondition", "logMessage"))
 
 
-def stack_refs(trace: Trace, registry: DebugRegistry, session_id: str, path: str, entry_line: int) -> list[FrameRef]:
+def stack_refs(trace: Trace, registry: DebugRegistry, session_id: str, path: str, entry_line: int, *,
+               returned: bool = False) -> list[FrameRef]:
     """One FrameRef per active call at the trace's last step, outermost
     first; each scope is shown at its own current frame (for a caller, the
-    line that made the call)."""
+    line that made the call). ``returned``: the last frame is a return and
+    the stop is in its caller (the scope that returned is not shown)."""
     frames = trace.frames
     cur = len(frames) - 1
     stack = trace.stack_at(cur) or [0]
@@ -704,4 +746,7 @@ def stack_refs(trace: Trace, registry: DebugRegistry, session_id: str, path: str
         line = frames[j].line or frames[c].line or entry_line
         out.append(FrameRef(registry.next_id(), session_id, trace, j, path, frames[c].function, line,
                             top=(k == len(stack) - 1)))
+    if returned and len(out) > 1:
+        out.pop()
+        out[-1] = dataclasses.replace(out[-1], top=True)
     return out

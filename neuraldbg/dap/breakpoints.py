@@ -1,20 +1,26 @@
 """Source breakpoints of a debug session: where they may be set, when they
 stop (condition, hit count) and log points.
 
-A breakpoint is verified only on a line that the traced function or a
-function it may call (found statically in the same file) can run: frames
-exist only for functions of the program file.
+A breakpoint is verified on a line that a function of the program file can
+run (any function: a callback, a nested function or a method is reached
+through values as well as names, so the file's call graph cannot tell what
+the traced call reaches; the trace can). A line inside a multi-line
+statement stays where it is when the interpreter reports line events there
+(CPython 3.11 does for a call's argument lines), else binds to the
+statement's first line. Frames exist only for functions of the program file.
 """
 
 from __future__ import annotations
 
 import ast
 import re
+import types
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from neuraldbg.dap.safe_eval import EvalError, compile_expression, evaluate, interpolate
 from neuraldbg.source.model import FunctionInfo
+from neuraldbg.trace.frames import Frame
 
 
 # -- which lines can stop ----------------------------------------------------
@@ -23,14 +29,18 @@ class LineTable:
     """Lines where a frame of the traced call can be, per function."""
 
     lines: dict[int, str]  # 1-based line -> qualname of the function it runs in
-    ranges: dict[str, tuple[int, int]]  # qualname -> (first line, end line) of the reachable functions
+    ranges: dict[str, tuple[int, int]]  # qualname -> (first line, end line) of the file's functions
     entry: str
+    def_lines: frozenset[int] = frozenset()  # where call events are (a def line; not a generator resuming)
+    binds: dict[int, int] = field(default_factory=dict)  # a continuation line without line events -> its statement
 
     def resolve(self, line: int) -> tuple[int | None, str | None]:
-        """(line to use, problem): a line inside a reachable function but
-        without code moves to the next line with code in that function."""
+        """(line to use, problem): a line inside a function but without code
+        moves to the next line with code in that function."""
         if line in self.lines:
             return line, None
+        if line in self.binds:
+            return self.binds[line], None
         owner = _innermost(self.ranges, line)
         if owner is not None:
             end = self.ranges[owner][1]
@@ -38,7 +48,7 @@ class LineTable:
             if later:
                 return later[0], None
             return None, f"no code on line {line} of {owner}"
-        return None, f"line {line} is not in {self.entry} or a function it calls"
+        return None, f"line {line} is not inside a function (neuraldbg runs a call of {self.entry})"
 
 
 def _innermost(ranges: Mapping[str, tuple[int, int]], line: int) -> str | None:
@@ -50,9 +60,8 @@ def _innermost(ranges: Mapping[str, tuple[int, int]], line: int) -> str | None:
 
 
 def line_table(source: str, functions: list[FunctionInfo], entry: str) -> LineTable:
-    """Statement lines of ``entry`` and of every function of the file it may
-    call (by name, ``self.``/``cls.`` method, or any method of that name),
-    transitively. A file that does not parse (a ``??`` hole) falls back to
+    """Statement lines of every function of the file (the entry's and any
+    it may reach). A file that does not parse (a ``??`` hole) falls back to
     every line of every function."""
     try:
         tree = ast.parse(source)
@@ -61,21 +70,56 @@ def line_table(source: str, functions: list[FunctionInfo], entry: str) -> LineTa
     defs = _definitions(tree)
     if entry not in defs:
         return _fallback(functions, entry)
-    reachable = _reachable(defs, entry)
+    events = event_lines(source)
     lines: dict[int, str] = {}
+    binds: dict[int, int] = {}
     ranges: dict[str, tuple[int, int]] = {}
-    for qualname in reachable:
-        node = defs[qualname]
+    for qualname, node in defs.items():
         first = min([node.lineno] + [d.lineno for d in node.decorator_list])
-        last = node.end_lineno or node.lineno
-        ranges[qualname] = (first, last)
+        ranges[qualname] = (first, node.end_lineno or node.lineno)
     # Outer functions first, so that a nested function's lines end up its own.
-    for qualname in sorted(reachable, key=lambda q: ranges[q][0]):
+    for qualname in sorted(defs, key=lambda q: ranges[q][0]):
         for stmt in _statements(defs[qualname]):
             lines[stmt.lineno] = qualname
+            for extra in _continuation_lines(stmt):
+                if extra in events:
+                    lines[extra] = qualname  # the interpreter reports this line itself
+                else:
+                    binds[extra] = stmt.lineno
         # The call event is on the def line (a breakpoint on a decorator moves there).
         lines[defs[qualname].lineno] = qualname
-    return LineTable(lines, ranges, entry)
+    for line in lines:
+        binds.pop(line, None)
+    def_lines = frozenset(node.lineno for node in defs.values())
+    return LineTable(lines, ranges, entry, def_lines, binds)
+
+
+def event_lines(source: str) -> set[int]:
+    """Lines where this interpreter's bytecode starts a line (where a line
+    event can come): every code object of the compiled file."""
+    try:
+        code = compile(source, "<breakpoints>", "exec", dont_inherit=True)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return set()
+    out: set[int] = set()
+    todo = [code]
+    while todo:
+        co = todo.pop()
+        out.update(line for _s, _e, line in co.co_lines() if line is not None)
+        todo.extend(c for c in co.co_consts if isinstance(c, types.CodeType))
+    return out
+
+
+def _continuation_lines(stmt: ast.stmt) -> range:
+    """Lines after the first of a statement that are still its own: all of a
+    simple statement, a compound statement's header up to its body."""
+    end = stmt.end_lineno or stmt.lineno
+    body = getattr(stmt, "body", None)
+    if isinstance(body, list) and body and isinstance(body[0], ast.stmt):
+        end = min(end, body[0].lineno - 1)
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            return range(0)  # a signature's lines run nothing of the body
+    return range(stmt.lineno + 1, end + 1)
 
 
 def _fallback(functions: list[FunctionInfo], entry: str) -> LineTable:
@@ -85,7 +129,7 @@ def _fallback(functions: list[FunctionInfo], entry: str) -> LineTable:
         ranges[fn.qualname] = (fn.first_line, fn.end_line)
         for line in range(fn.first_line, fn.end_line + 1):
             lines[line] = fn.qualname
-    return LineTable(lines, ranges, entry)
+    return LineTable(lines, ranges, entry, frozenset(fn.def_line for fn in functions))
 
 
 FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef
@@ -141,40 +185,6 @@ def _statements(fn: FunctionNode) -> list[ast.stmt]:
     return out
 
 
-def _reachable(defs: Mapping[str, FunctionNode], entry: str) -> set[str]:
-    by_name: dict[str, list[str]] = {}
-    for q in defs:
-        by_name.setdefault(q.rsplit(".", 1)[-1], []).append(q)
-    classes = {q.rsplit(".", 1)[0] for q in defs if "." in q}
-    seen: set[str] = set()
-    todo = [entry]
-    while todo:
-        q = todo.pop()
-        if q in seen:
-            continue
-        seen.add(q)
-        node = defs[q]
-        for sub in ast.walk(node):
-            # nested functions may be called through a variable: include them
-            if isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef)) and sub is not node:
-                continue
-            if isinstance(sub, ast.Call):
-                f = sub.func
-                name = f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else None
-                if name is None:
-                    continue
-                for cand in by_name.get(name, []):
-                    todo.append(cand)
-                if name in {c.rsplit(".", 1)[-1] for c in classes}:
-                    for cls in classes:
-                        if cls.rsplit(".", 1)[-1] == name and f"{cls}.__init__" in defs:
-                            todo.append(f"{cls}.__init__")
-        for other in defs:
-            if other.startswith(q + ".") and "." not in other[len(q) + 1 :]:
-                todo.append(other)
-    return seen
-
-
 # -- breakpoints ----------------------------------------------------------------
 PENDING = "the program has not been launched yet"
 _HIT = re.compile(r"^\s*(==|>=|<=|>|<|%)?\s*(\d+)\s*$")
@@ -212,6 +222,7 @@ class Breakpoint:
     log_message: str | None = None
     hits: list[int] = field(default_factory=list)  # steps where it was reached with a true condition
     spec: dict = field(default_factory=dict)  # the client's SourceBreakpoint, as sent
+    on_def: bool = False  # on a def line: a call of the function reaches it (with its arguments)
 
     @property
     def verified(self) -> bool:
@@ -266,7 +277,18 @@ def make_breakpoint(bp_id: int, path: str, spec: Mapping, table: LineTable | Non
         bp.message = PENDING
         return bp
     bp.line, bp.message = table.resolve(line)
+    bp.on_def = bp.line in table.def_lines
     return bp
+
+
+def counts_at(bp: Breakpoint, frame: Frame) -> bool:
+    """Does ``frame`` reach ``bp``? A line event on its line, or the call
+    event of a function whose def line it is on. A generator resuming
+    writes a call event on its ``yield`` line: that is not a new visit of
+    the line (its line event came before the yield), so it is no hit."""
+    if frame.line != bp.line:
+        return False
+    return frame.event == "line" or (frame.event == "call" and bp.on_def)
 
 
 def reached(bp: Breakpoint, step: int, names: Mapping[str, str]) -> Hit | None:

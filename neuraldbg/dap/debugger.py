@@ -1,11 +1,13 @@
 """Debugger motions over a :class:`Simulation`: what each DAP step does and
 why it stopped. No protocol here: the adapter turns outcomes into events.
 
-Steps follow the simulation (one model request per new frame): ``next``
-steps over a call by forcing its return (the callee's result is predicted
-directly), ``stepIn`` enters it, ``stepOut`` runs to the scope's return,
-``continue`` steps into everything and checks breakpoints on every new
-frame. Going back never calls the model: frames undone are kept by the
+Steps follow pdb's and debugpy's rules over the trace (neuraldbg/dap/stepping.py),
+one new frame at a time, and stop at any breakpoint, data breakpoint or
+exception filter hit in the code they pass. On the exec backend every frame
+is known, so a step over or out walks through the callee; on a model backend
+a call that nothing may stop in is stepped over by forcing its return (the
+model predicts the callee's result directly), else it is stepped into under
+the hood. Going back never calls the model: frames undone are kept by the
 simulation and reused when stepping forward again.
 """
 
@@ -18,7 +20,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from neuraldbg.backends.base import CancelToken, Cancelled
-from neuraldbg.dap.breakpoints import Breakpoint, condition_holds, reached
+from neuraldbg.dap.breakpoints import Breakpoint, condition_holds, counts_at, reached
+from neuraldbg.dap.exceptions import RAISED, UNCAUGHT, ExceptionStop, escaping_raise, exception_stop
+from neuraldbg.dap.stepping import Kind, Verdict, Walk, just_raised
 from neuraldbg.simulation.simulation import Simulation
 from neuraldbg.trace.frames import Frame
 
@@ -27,20 +31,27 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Stopped:
-    reason: str  # "entry", "step", "breakpoint", "exception", "pause"
+    reason: str  # "entry", "step", "breakpoint", "exception", "pause", or a check's own ("data breakpoint"...)
     description: str | None = None
     text: str | None = None
     breakpoint_ids: list[int] = field(default_factory=list)
+    exception: ExceptionStop | None = None  # what exceptionInfo answers at an exception stop
 
 
 @dataclass(frozen=True)
 class Ended:
     exit_code: int
     message: str | None = None  # why the trace stopped early, if it did
+    traceback: str | None = None  # the uncaught exception, as Python prints it
 
 
 Outcome = Stopped | Ended
 OutputSink = Callable[[str, str, int | None], None]  # (text, category, line)
+
+
+# Another reason to stop on a frame (data and function breakpoints):
+# (frames, step, forward) -> the stop or None; frames after ``step`` are not looked at.
+ExtraStops = Callable[[list[Frame], int, bool], "Stopped | None"]
 
 
 @dataclass
@@ -48,10 +59,19 @@ class Debugger:
     sim: Simulation
     breakpoints: Callable[[], list[Breakpoint]]  # the verified breakpoints of the program file, now
     output: OutputSink
-    break_on_exceptions: bool = False
+    break_on_exceptions: bool = False  # the "raised" filter
+    break_on_uncaught: bool = True  # the "uncaught" filter
     cancel: CancelToken = field(default_factory=CancelToken)
     pause_requested: threading.Event = field(default_factory=threading.Event)
     model_lock: threading.Lock | None = None  # one generation at a time when shared with a language server
+    extra_stops: ExtraStops | None = None
+    # Whether extra_stops could stop now (else a model backend may step over a call by forcing its return).
+    extra_active: Callable[[], bool] = lambda: True
+    source: str = ""  # the program's text and path, for tracebacks
+    path: str = ""
+    # The stop is in the caller right after the current frame (a return):
+    # where a step out lands, as debugpy shows it (the calling line, mid-way).
+    returned: bool = False
     _stop: Stopped | None = None
 
     # -- helpers -----------------------------------------------------------------
@@ -85,6 +105,7 @@ class Debugger:
     def _motion(self, move: Callable[[], object], reason: str) -> Outcome:
         self._retryable()
         self._stop = None
+        start = self.step
         try:
             with self.generating():
                 move()
@@ -97,9 +118,9 @@ class Debugger:
             return Stopped("pause", description=f"backend error: {message}", text=message)
         finally:
             self.pause_requested.clear()
-        return self._outcome(reason)
+        return self._outcome(reason, start)
 
-    def _outcome(self, reason: str) -> Outcome:
+    def _outcome(self, reason: str, start: int) -> Outcome:
         sim = self.sim
         if sim.done:
             if self._model_failed():
@@ -107,31 +128,51 @@ class Debugger:
                 self.output(f"neuraldbg: {message}\n", "stderr", None)
                 return Stopped("pause", description=f"backend error: {message}", text=message)
             trace = sim.trace()
+            site = escaping_raise(trace)
+            if site is not None and self.break_on_uncaught and start != site:
+                # Stop where it was raised, before the session ends (debugpy's
+                # "Uncaught Exceptions"); the next motion from there ends it.
+                exc = exception_stop(trace, site, "unhandled", source=self.source, path=self.path)
+                while len(sim.frames) - 1 > site:
+                    sim.step_back()
+                self.returned = False
+                return Stopped("exception", description=exc.description, text=exc.type_name, exception=exc)
             failed = sim.status in ("error", "truncated")
             if failed and sim.error:
                 self.output(f"neuraldbg: {sim.error}\n", "stderr", None)
-            return Ended(1 if (trace.raised is not None or failed) else 0, sim.error if failed else None)
+            text = None
+            if site is not None:
+                text = exception_stop(trace, site, "unhandled", source=self.source, path=self.path).traceback
+            return Ended(1 if (trace.raised is not None or failed) else 0, sim.error if failed else None, text)
         if self._stop is not None:
             return self._stop
-        frame = sim.current
-        if frame is not None and frame.event == "exception" and self.break_on_exceptions:
-            return Stopped("exception", description=f"predicted exception: {frame.value}", text=frame.value)
         return Stopped(reason)
 
+    def _may_stop_inside(self) -> bool:
+        """Could something stop inside a call we would step over? (Any
+        breakpoint: a callee reaches functions through arguments, so the
+        file's call graph cannot rule one out.)"""
+        return bool(self.breakpoints()) or self.break_on_exceptions or (self.extra_stops is not None and self.extra_active())
+
     def _check(self, step: int, frame: Frame) -> bool:
-        """Stop test for every new frame of a ``continue``."""
+        """Stop test for every new frame of a forward motion."""
         if self.pause_requested.is_set():
             self._stop = Stopped("pause")
             return True
-        if frame.event == "exception" and self.break_on_exceptions:
-            self._stop = Stopped("exception", description=f"predicted exception: {frame.value}", text=frame.value)
+        frames = self.sim.frames
+        if frame.event == "exception" and self.break_on_exceptions and just_raised(frames, step):
+            exc = exception_stop(self.sim.trace(), step, "always", source=self.source, path=self.path)
+            self._stop = Stopped("exception", description=exc.description, text=exc.type_name, exception=exc)
             return True
-        if frame.event not in ("line", "call"):
-            return False
+        if self.extra_stops is not None:
+            stop = self.extra_stops(frames, step, True)
+            if stop is not None:
+                self._stop = stop
+                return True
         hit_ids: list[int] = []
         errors: list[str] = []
         for bp in self.breakpoints():
-            if bp.line != frame.line:
+            if not counts_at(bp, frame):
                 continue
             hit = reached(bp, step, frame.locals)
             if hit is None:
@@ -148,35 +189,66 @@ class Debugger:
             return True
         return False
 
+    def _walk(self, kind: Kind) -> None:
+        """Make frames until the step ends (stepping.Walk) or something stops it."""
+        sim = self.sim
+        cur = sim.current
+        if cur is None:
+            return
+        walk = Walk.start(kind, cur, self.returned)
+        if kind == "out" and cur.event == "return" and not self.returned and cur.depth > 0:
+            self.returned = True  # a return stop is in the callee: out goes to the caller at once
+            return
+        self.returned = False
+        predicted = sim.engine.predicted
+        while True:
+            cur = sim.current
+            assert cur is not None
+            forced = None
+            if predicted and cur.event == "call":
+                # The model predicts a callee's result directly unless the step, or a stop, needs its frames.
+                inside = walk.needs_callee(cur) or len(sim.frames) == 1 or self._may_stop_inside()
+                forced = "line" if inside else "return"
+            if not sim.advance(forced, self.cancel):
+                return
+            step = len(sim.frames) - 1
+            frame = sim.frames[step]
+            if self._check(step, frame):
+                return
+            verdict = walk.see(sim.frames, step)
+            if verdict is Verdict.STOP:
+                return
+            if verdict is Verdict.RETURNED and frame.depth > 0:
+                self.returned = True
+                return
+            # RETURNED from the entry call: no caller to stop in, run to the end.
+
     # -- motions -----------------------------------------------------------------
     def begin(self, stop_on_entry: bool) -> Outcome:
         """After configurationDone: stop on the entry frame or run to the
         first breakpoint (one on the def line stops at once)."""
+        self.returned = False
         if stop_on_entry or self.sim.current is None:
-            return self._outcome("entry") if self.sim.done else Stopped("entry")
+            return self._outcome("entry", -1) if self.sim.done else Stopped("entry")
         if self._check(0, self.sim.current):
             return self._stop or Stopped("breakpoint")
         return self.cont()
 
     def cont(self) -> Outcome:
-        return self._motion(lambda: self.sim.run(self._check, cancel=self.cancel), "pause")
+        def move() -> None:
+            self.returned = False
+            self.sim.run(self._check, cancel=self.cancel)
+
+        return self._motion(move, "pause")
 
     def next(self) -> Outcome:
-        return self._motion(lambda: self.sim.step_over(cancel=self.cancel), "step")
+        return self._motion(lambda: self._walk("over"), "step")
 
     def step_in(self) -> Outcome:
-        def move() -> None:
-            sim = self.sim
-            sim.step_in(cancel=self.cancel)
-            cur = sim.current
-            # Land on the callee's first line, not on its def line.
-            if cur is not None and cur.event == "call" and len(sim.frames) > 1 and not sim.done:
-                sim.step_in(cancel=self.cancel)
-
-        return self._motion(move, "step")
+        return self._motion(lambda: self._walk("in"), "step")
 
     def step_out(self) -> Outcome:
-        return self._motion(lambda: self.sim.step_out(cancel=self.cancel), "step")
+        return self._motion(lambda: self._walk("out"), "step")
 
     def step_back(self) -> Outcome:
         """The reverse of ``next``: back one frame, then on through any
@@ -185,6 +257,9 @@ class Debugger:
         if len(sim.frames) <= 1:
             return Stopped("entry", description="at the start of the trace")
         depth = sim.current.depth if sim.current else 0
+        if self.returned:
+            depth -= 1  # the stop was in the caller
+        self.returned = False
         sim.step_back()
         while len(sim.frames) > 1:
             cur = sim.current
@@ -199,15 +274,22 @@ class Debugger:
         """Back to the previous frame on a breakpoint whose condition holds
         (log points and hit counts do not stop going backwards), or the start."""
         hit: list[int] = []
+        found: list[Stopped] = []
+        self.returned = False
 
         def stop(step: int, frame: Frame) -> bool:
-            if frame.event not in ("line", "call"):
-                return False
-            ids = [bp.id for bp in self.breakpoints() if bp.line == frame.line and condition_holds(bp, frame.locals)]
+            if self.extra_stops is not None:
+                got = self.extra_stops(self.sim.frames, step, False)
+                if got is not None:
+                    found.append(got)
+                    return True
+            ids = [bp.id for bp in self.breakpoints() if counts_at(bp, frame) and condition_holds(bp, frame.locals)]
             hit[:] = ids
             return bool(ids)
 
         self.sim.reverse_continue(stop)
+        if found:
+            return found[-1]
         if hit:
             return Stopped("breakpoint", breakpoint_ids=list(hit))
         return Stopped("entry", description="at the start of the trace")

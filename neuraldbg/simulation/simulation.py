@@ -172,6 +172,12 @@ class Simulation:
             self._future.clear()
         return self._accept(self.engine.next(self.frames, forced, cancel))
 
+    def advance(self, forced: Event | None = None, cancel: CancelToken | None = None) -> bool:
+        """One new frame (``forced`` fixes its event: ``"return"`` right after
+        a call skips the callee, ``"line"`` enters it); False when the trace
+        ended. The debugger builds its motions from this."""
+        return self._advance(forced, cancel)
+
     def step_in(self, cancel: CancelToken | None = None) -> Frame | None:
         cur = self.current
         # After a call frame, force a line so the model enters the callee.

@@ -30,11 +30,12 @@ async function locals(dc) {
 }
 
 const tests = {
-  async 'initialize advertises step back and the predicted exception filter'(dc) {
+  async 'initialize advertises step back and the exception filters'(dc) {
     const resp = await dc.initializeRequest();
     assert.strictEqual(resp.body.supportsStepBack, true);
     assert.strictEqual(resp.body.supportsConfigurationDoneRequest, true);
-    assert.strictEqual(resp.body.exceptionBreakpointFilters[0].filter, 'raised');
+    assert.deepStrictEqual(resp.body.exceptionBreakpointFilters.map(f => [f.filter, f.default]),
+      [['raised', false], ['uncaught', true]]);
   },
 
   async 'hit a breakpoint, next, step back, variables, continue'(dc) {
@@ -75,7 +76,10 @@ const tests = {
     }
     const st = (await Promise.all([dc.stepInRequest({ threadId: 1 }), dc.assertStoppedLocation('step', { line: 22 })]))[1];
     assert.deepStrictEqual(st.body.stackFrames.map(f => [f.name, f.line]), [['fib', 22], ['fib_list', 17]]);
-    await Promise.all([dc.stepOutRequest({ threadId: 1 }), dc.assertStoppedLocation('step', { line: 16 })]);
+    // step out stops in the caller on the calling line, as debugpy does; the next line is one next away
+    await Promise.all([dc.stepOutRequest({ threadId: 1 }), dc.assertStoppedLocation('step', { line: 17 })]);
+    assert.strictEqual((await locals(dc)).vars['(return) fib'].value, '0');
+    await Promise.all([dc.nextRequest({ threadId: 1 }), dc.assertStoppedLocation('step', { line: 16 })]);
     const { vars } = await locals(dc);
     assert.strictEqual(vars.out.value, '[0]');
     const kids = await dc.variablesRequest({ variablesReference: vars.out.variablesReference });
