@@ -17,6 +17,7 @@ different first, each ``checked`` (a real run met the goal) or predicted.
 
 from __future__ import annotations
 
+import ast
 import difflib
 import random
 from collections.abc import Callable, Iterator, Sequence
@@ -131,7 +132,8 @@ def outcome_text(obs: Observation) -> str:
 def most_different_first(found: Sequence[FoundInput], limit: int = MAX_FOUND) -> tuple[FoundInput, ...]:
     """Checked before predicted, the shortest first, then each next the one
     least like those already chosen."""
-    pool = sorted(dict((f.call, f) for f in found).values(), key=lambda f: (not f.checked, len(f.call), f.call))
+    pool = sorted(dict((_normal(f.call), f) for f in reversed(found)).values(),
+                  key=lambda f: (not f.checked, len(f.call), f.call))
     chosen: list[FoundInput] = []
     while pool and len(chosen) < limit:
         if not chosen:
@@ -142,6 +144,14 @@ def most_different_first(found: Sequence[FoundInput], limit: int = MAX_FOUND) ->
         chosen.append(pick)
         pool.remove(pick)
     return tuple(chosen)
+
+
+def _normal(call: str) -> str:
+    """One text per call whatever its quoting and spacing (``f("a")`` is ``f('a')``)."""
+    try:
+        return ast.unparse(ast.parse(call, mode="eval"))
+    except (SyntaxError, ValueError, RecursionError):
+        return call
 
 
 @dataclass

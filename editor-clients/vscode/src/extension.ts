@@ -3,6 +3,7 @@
 import * as vscode from 'vscode';
 import { OWNED_COMMANDS, registerCommands } from './commands';
 import { DEBUG_TYPE, DebugAdapterFactory, DebugConfigurationProvider } from './debugAdapter';
+import { FIND_INPUTS_COMMAND, registerFindInputs } from './findInputs';
 import { watchActiveInterpreter } from './pythonInterpreter';
 import { ServerConnection } from './serverConnection';
 import { SECTION, affectsLaunch } from './settings';
@@ -15,7 +16,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   const output = vscode.window.createOutputChannel('neuraldbg', { log: true });
   const status = new StatusBar('neuraldbg.showOutput');
   const traces = new TraceDocuments();
-  connection = new ServerConnection(output, status, OWNED_COMMANDS);
+  connection = new ServerConnection(output, status, new Set([...OWNED_COMMANDS, FIND_INPUTS_COMMAND]));
   const server = connection;
 
   context.subscriptions.push(
@@ -24,6 +25,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     traces,
     vscode.workspace.registerTextDocumentContentProvider(TRACE_SCHEME, traces),
     ...registerCommands(server, traces, output),
+    registerFindInputs(server, output),
     vscode.debug.registerDebugConfigurationProvider(DEBUG_TYPE, new DebugConfigurationProvider()),
     vscode.debug.registerDebugAdapterDescriptorFactory(DEBUG_TYPE, new DebugAdapterFactory(server, output)),
     vscode.workspace.onDidChangeConfiguration((event) => {
