@@ -145,11 +145,30 @@ def test_debug_session_breakpoint_variables_and_stepping(e2e_run: E2ERun) -> Non
         _assert_screenshot(e2e_run, shot)
 
 
-def test_show_trace_opens_trace_json(e2e_run: E2ERun) -> None:
-    result = e2e_run.check("show-trace")
+def test_trace_view_shows_frames_and_a_click_reveals_the_line(e2e_run: E2ERun) -> None:
+    result = e2e_run.check("trace-view")
+    # count_letter("strawberry", "r"): 28 frames in the real run; the view marks
+    # word and ch as new and count 0 -> 1 as changed
+    assert result["rowCount"] == 28, result
+    assert result["colours"] == {"newWord": True, "newCh": True, "countChanged": True}, result
+    assert result["firstRows"][0].startswith("0 call 4"), result["firstRows"]
+    # clicking the frame of `count += 1` put the source editor's cursor on that line
+    assert result["clickedLine"] == 13 and result["cursorLineAfterClick"] == 13, result
+    assert "strawberry" in result["activeTabAfterClick"], result
+    # no progress notification left once the trace was shown (issue 15 item 5)
+    assert result["progressRightAfter"] == [] and result["progressAfter2s"] == [], result
+    # the raw JSON, one click away
     assert '"function": "count_letter"' in result["traceHead"], result["traceHead"]
     assert "trace" in result["tabTitle"] and "json" in result["tabTitle"], result["tabTitle"]
-    _assert_screenshot(e2e_run, "09-show-trace")
+    for shot in ("09-trace-view", "10-trace-view-reveal", "11-trace-json"):
+        _assert_screenshot(e2e_run, shot)
+
+
+def test_trace_view_of_a_slow_trace_leaves_no_progress_behind(e2e_run: E2ERun) -> None:
+    result = e2e_run.check("trace-progress")
+    assert "return 28" in result["lastRow"], result
+    assert result["progressRightAfter"] == [] and result["progressAfter2s"] == [], result
+    _assert_screenshot(e2e_run, "13-trace-view-done")
 
 
 def test_missing_neuraldbg_names_the_fix_and_recovers(e2e_run: E2ERun) -> None:
@@ -163,4 +182,4 @@ def test_missing_neuraldbg_names_the_fix_and_recovers(e2e_run: E2ERun) -> None:
 def test_run_exit_status_matches_checks(e2e_run: E2ERun) -> None:
     all_ok = all(check["ok"] for check in e2e_run.results["checks"].values())
     assert e2e_run.returncode == (0 if all_ok else 1), e2e_run.describe()
-    assert set(e2e_run.results["checks"]) == {"hover", "inlay", "fill", "debug", "show-trace", "install-hint"}
+    assert set(e2e_run.results["checks"]) == {"hover", "inlay", "fill", "debug", "trace-view", "trace-progress", "install-hint"}

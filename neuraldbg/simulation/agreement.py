@@ -58,6 +58,8 @@ class Agreement:
     ends: bool | None  # the model expects the trace to end where the run ended (None: it did not end)
     first: FirstDivergence | None
     tokens: int  # scored tokens
+    # the model's probability of each scored frame of the real run: (frame index, probability), from frame 1
+    frame_probabilities: tuple[tuple[int, float], ...] = ()
 
     @property
     def accuracy(self) -> float:
@@ -91,7 +93,8 @@ def measure_agreement(backend: ScoringBackend, tok: TokenizerLike, *, source: st
         at = sum(len(c) for c in chunks[1:step])
         first = _explain(tok, trace, step, chunks[step], recorder.scores[at : at + len(chunks[step])])
     return Agreement(frames=len(scored.frames), agreeing=sum(f.agrees for f in scored.frames), ends=scored.ends,
-                     first=first, tokens=scored.tokens)
+                     first=first, tokens=scored.tokens,
+                     frame_probabilities=tuple((f.index, f.probability) for f in scored.frames))
 
 
 def _explain(tok: TokenizerLike, trace: Trace, step: int, chunk: list[int], scores: list[TokenScore]) -> FirstDivergence:

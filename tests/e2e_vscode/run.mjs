@@ -4,14 +4,18 @@
 // playwright-core. Needs `tests/e2e_vscode/install.sh` to have run.
 //
 // It installs the VSIX into an isolated code-server, opens a workspace with
-// examples/strawberry.py and examples/hole.py, waits for the extension's
+// examples/strawberry.py, examples/hole.py and a slow function (slow_sum.py), waits for the extension's
 // status bar to say the server is ready, then checks (each with a screenshot):
 //   hover   hovering `count` in count_letter shows its values (0 → 1 → 2 → 3)
 //   inlay   inlay hints render values in the editor
 //   fill    the "Fill hole" code action in hole.py replaces `??`
 //   debug   a neuraldbg debug session stops at a breakpoint, shows the locals,
 //           and Step Over / Step Back move the current line and restore the state
-//   show-trace  "neuraldbg: Show Trace" opens the `neuraldbg/trace` JSON beside the source
+//   trace-view  "neuraldbg: Show Trace" opens the trace view (a webview): the frames as a
+//           timeline with the locals' changes marked; clicking a frame puts the editor's cursor
+//           on its line; its "Raw JSON" button opens the `neuraldbg/trace` JSON
+//   trace-progress  Show Trace on a function whose real run takes seconds: the view shows
+//           its tracing state, then the trace; no "tracing" progress stays on screen
 //   install-hint  with neuraldbg.pythonPath on a Python without neuraldbg, the
 //           status bar says "not installed" and a message names the fix; putting
 //           the setting back restarts the server
@@ -20,7 +24,7 @@
 //   NEURALDBG_E2E_CACHE       install.sh's cache (default <repo>/.artifacts/e2e-cache)
 //   NEURALDBG_E2E_PYTHON      interpreter with neuraldbg (default <repo>/.venv/bin/python)
 //   NEURALDBG_E2E_ARTIFACTS   where screenshots and logs go (default <repo>/.artifacts/e2e-vscode/<time>)
-//   NEURALDBG_E2E_CHECKS      comma-separated subset of hover,inlay,fill,debug,show-trace,install-hint (default: all)
+//   NEURALDBG_E2E_CHECKS      comma-separated subset of hover,inlay,fill,debug,trace-view,trace-progress,install-hint (default: all)
 //   NEURALDBG_E2E_SERVER_COMMAND  JSON array: neuraldbg.serverCommand (to try the harness on another server)
 //   NEURALDBG_E2E_READY       status-bar text that means ready (default "neuraldbg: ready")
 //
@@ -39,7 +43,7 @@ const CACHE = path.resolve(process.env.NEURALDBG_E2E_CACHE || path.join(REPO, '.
 const PYTHON = process.env.NEURALDBG_E2E_PYTHON || path.join(REPO, '.venv', 'bin', 'python');
 const STAMP = new Date().toISOString().replace(/[:.]/g, '-');
 const ARTIFACTS = path.resolve(process.env.NEURALDBG_E2E_ARTIFACTS || path.join(REPO, '.artifacts', 'e2e-vscode', STAMP));
-const ALL_CHECKS = ['hover', 'inlay', 'fill', 'debug', 'show-trace', 'install-hint'];
+const ALL_CHECKS = ['hover', 'inlay', 'fill', 'debug', 'trace-view', 'trace-progress', 'install-hint'];
 const CHECKS = (process.env.NEURALDBG_E2E_CHECKS || ALL_CHECKS.join(',')).split(',').map((c) => c.trim()).filter(Boolean);
 const READY_TEXT = process.env.NEURALDBG_E2E_READY || 'neuraldbg: ready';
 const SERVER_COMMAND = process.env.NEURALDBG_E2E_SERVER_COMMAND ? JSON.parse(process.env.NEURALDBG_E2E_SERVER_COMMAND) : [];
@@ -54,6 +58,29 @@ const STRAWBERRY = {
   // count's values in order (whatever separates them), and where they come from.
   countChain: /\b0\b\D*\b1\b\D*\b2\b\D*\b3\b/,
   origin: /executed/i,
+};
+
+// A function whose real run takes seconds: "Show Trace" on it waits for the
+// trace the editor started when the file opened.
+const SLOW = {
+  file: 'slow_sum.py',
+  functionLine: 'def slow_sum(n):',
+  source: [
+    'import time',
+    '',
+    '',
+    'def slow_sum(n):',
+    "    '''",
+    '    >>> slow_sum(8)',
+    '    28',
+    "    '''",
+    '    total = 0',
+    '    for i in range(n):',
+    '        time.sleep(0.4)',
+    '        total += i',
+    '    return total',
+    '',
+  ].join('\n'),
 };
 
 const log = (...parts) => console.log(`[e2e ${new Date().toISOString().slice(11, 19)}]`, ...parts);
@@ -117,6 +144,7 @@ function prepareScratch() {
   for (const example of ['strawberry.py', 'hole.py']) {
     fs.copyFileSync(path.join(REPO, 'examples', example), path.join(dirs.workspace, example));
   }
+  fs.writeFileSync(path.join(dirs.workspace, SLOW.file), SLOW.source);
   fs.mkdirSync(path.join(dirs.workspace, '.vscode'));
   fs.writeFileSync(
     path.join(dirs.workspace, '.vscode', 'launch.json'),
@@ -639,13 +667,89 @@ async function checkDebug(wb, details) {
   await wb.page.keyboard.press('Shift+F5');
 }
 
-async function checkShowTrace(wb, details) {
+/** The frame of the neuraldbg trace view (a webview: an iframe inside an iframe) once it shows `state`. */
+async function traceViewFrame(wb, state = 'trace', timeoutMs = 60000) {
+  return until(`the trace view to show "${state}"`, async () => {
+    for (const frame of wb.page.frames()) {
+      const app = await frame.$(`#app[data-state="${state}"]`).catch(() => null);
+      if (app) return frame;
+    }
+    return null;
+  }, { timeoutMs, intervalMs: 300 });
+}
+
+/** Visible notification toasts (text), e.g. a progress notification with its Cancel button. */
+function toastTexts(wb) {
+  return wb.page.evaluate(() => [...document.querySelectorAll('.notification-toast')]
+    .filter((el) => el.getBoundingClientRect().height > 0)
+    .map((el) => el.innerText.replace(/\s+/g, ' ').trim()));
+}
+
+/** No "neuraldbg: tracing …" notification or status-bar item is left once the trace is shown. */
+async function assertNoTracingProgress(wb, fn, details) {
+  const lingering = async () => [...(await toastTexts(wb)), ...(await wb.statusBarTexts())].filter((t) => t.includes(`tracing ${fn}`));
+  details.progressRightAfter = await lingering();
+  // the server's $/progress end and VS Code's notification close are asynchronous: give them a moment
+  await new Promise((resolve) => setTimeout(resolve, 2000));
+  details.progressAfter2s = await lingering();
+  if (details.progressRightAfter.length || details.progressAfter2s.length) {
+    throw new CheckFailed(`a "tracing ${fn}" progress is still on screen after the trace view showed the trace: ` +
+      `${JSON.stringify(details.progressRightAfter)} then ${JSON.stringify(details.progressAfter2s)}`);
+  }
+}
+
+/** The rows of the trace view's table(s): {side, step, line, text, changes: [{name, kind, text}]}. */
+function traceRows(frame) {
+  return frame.$$eval('tr.frame', (rows) => rows.map((row) => ({
+    side: row.closest('table').dataset.side,
+    step: Number(row.dataset.step),
+    line: Number(row.dataset.line),
+    text: row.innerText.replace(/\s+/g, ' ').trim(),
+    changes: [...row.querySelectorAll('.change')].map((c) => ({ name: c.dataset.name, kind: c.classList[1], text: c.textContent })),
+  })));
+}
+
+async function checkTraceView(wb, details) {
   await wb.page.mouse.move(5, 5);
   await wb.openFile(STRAWBERRY.file, STRAWBERRY.functionLine);
-  await wb.goToLine(STRAWBERRY.breakpointLine);
+  const startLine = 10; // `count = 0`: inside count_letter, away from the frame clicked below
+  await wb.goToLine(startLine);
   await wb.runCommand('neuraldbg: Show Trace');
-  // A read-only JSON editor beside the source: the `neuraldbg/trace` result.
-  const text = await until('the trace document', async () => {
+  const frame = await traceViewFrame(wb);
+  const rows = await traceRows(frame);
+  details.rowCount = rows.length;
+  details.firstRows = rows.slice(0, 6).map((r) => r.text);
+  log(`trace view: ${rows.length} rows; first: ${JSON.stringify(details.firstRows)}`);
+  if (rows.length < 10) throw new CheckFailed(`the trace view shows ${rows.length} frames: ${JSON.stringify(details.firstRows)}`);
+  // Ground truth of count_letter("strawberry", "r"): the call frame binds word and letter (new),
+  // `for ch in word` binds ch (new), `count += 1` turns count 0 into 1 (changed).
+  const has = (pred) => rows.some((r) => r.changes.some(pred));
+  details.colours = {
+    newWord: has((c) => c.name === 'word' && c.kind === 'new'),
+    newCh: has((c) => c.name === 'ch' && c.kind === 'new'),
+    countChanged: has((c) => c.name === 'count' && c.kind === 'changed' && c.text === 'count = 1'),
+  };
+  if (!Object.values(details.colours).every(Boolean)) {
+    throw new CheckFailed(`the locals' changes are not marked as expected: ${JSON.stringify(details.colours)}`);
+  }
+  await assertNoTracingProgress(wb, 'count_letter', details);
+  await wb.screenshot('09-trace-view');
+
+  const target = rows.find((r) => r.line === STRAWBERRY.breakpointLine);
+  details.clickedStep = target.step;
+  details.clickedLine = target.line;
+  await frame.locator(`tr.frame[data-step="${target.step}"]`).first().click();
+  details.cursorLineAfterClick = await until(`the editor's cursor on line ${target.line} after clicking step ${target.step}`, async () => {
+    const line = await wb.cursorLine();
+    return line === target.line ? line : null;
+  }, { timeoutMs: 15000 });
+  details.activeTabAfterClick = await wb.page.$$eval('.editor-group-container.active .tab.active', (tabs) => tabs.map((t) => t.innerText.trim()).join(' | '));
+  log(`clicked step ${target.step}: cursor on line ${details.cursorLineAfterClick} of ${details.activeTabAfterClick}`);
+  await wb.screenshot('10-trace-view-reveal');
+
+  // The raw JSON, one click away.
+  await frame.locator('#raw-json').click();
+  const text = await until('the trace JSON document', async () => {
     const editors = await wb.page.$$eval('.editor-instance .monaco-editor .view-lines', (els) =>
       els.map((el) => el.innerText.replace(/\u00a0/g, ' ')),
     );
@@ -655,8 +759,28 @@ async function checkShowTrace(wb, details) {
   details.tabTitle = await wb.page.$$eval('.tab.active', (tabs) => tabs.map((t) => t.innerText.trim()).join(' | '));
   if (!/count_letter/.test(text)) throw new CheckFailed(`the trace document does not name count_letter: ${details.traceHead}`);
   log(`trace document (${details.tabTitle}): ${JSON.stringify(details.traceHead)}`);
-  await wb.screenshot('09-show-trace');
-  await wb.runCommand('View: Close Editor');
+  await wb.screenshot('11-trace-json');
+  await wb.runCommand('View: Close All Editors');
+}
+
+async function checkTraceProgress(wb, details) {
+  // The trace of slow_sum takes seconds: the view shows its tracing state, then the trace, and
+  // no progress notification stays behind.
+  await wb.page.mouse.move(5, 5);
+  await wb.openFile(SLOW.file, SLOW.functionLine);
+  await wb.goToLine(10);
+  await wb.runCommand('neuraldbg: Show Trace');
+  const tracing = await traceViewFrame(wb, 'tracing', 20000).catch(() => null);
+  details.sawTracingState = Boolean(tracing);
+  if (tracing) await wb.screenshot('12-trace-view-tracing');
+  const frame = await traceViewFrame(wb, 'trace', 60000);
+  const rows = await traceRows(frame);
+  details.rowCount = rows.length;
+  details.lastRow = rows.length ? rows[rows.length - 1].text : '';
+  if (!/return 28/.test(details.lastRow)) throw new CheckFailed(`the slow_sum trace does not end with return 28: ${details.lastRow}`);
+  await assertNoTracingProgress(wb, 'slow_sum', details);
+  await wb.screenshot('13-trace-view-done');
+  await wb.runCommand('View: Close All Editors');
 }
 
 /** The start of the extension's output channel ("neuraldbg"): the command line and the server's first stderr lines. */
@@ -712,7 +836,8 @@ const CHECK_FUNCTIONS = {
   inlay: checkInlayHints,
   fill: checkFillHole,
   debug: checkDebug,
-  'show-trace': checkShowTrace,
+  'trace-view': checkTraceView,
+  'trace-progress': checkTraceProgress,
   'install-hint': checkInstallHint,
 };
 

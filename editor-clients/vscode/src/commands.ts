@@ -6,6 +6,7 @@ import { allFunctions, functionAt } from './functionAtCursor';
 import { traceRequest } from './protocol';
 import { ServerConnection } from './serverConnection';
 import { TraceDocuments } from './traceDocuments';
+import { TraceTarget, TraceViews } from './traceView';
 
 /** Commands forwarded to the server's workspace/executeCommand under the same id. */
 export const SERVER_COMMANDS = [
@@ -15,7 +16,12 @@ export const SERVER_COMMANDS = [
   'neuraldbg.verify',
 ] as const;
 
-export const CLIENT_COMMANDS = ['neuraldbg.showTrace', 'neuraldbg.restartServer', 'neuraldbg.showOutput'] as const;
+export const CLIENT_COMMANDS = [
+  'neuraldbg.showTrace',
+  'neuraldbg.showTraceJson',
+  'neuraldbg.restartServer',
+  'neuraldbg.showOutput',
+] as const;
 
 export const OWNED_COMMANDS: ReadonlySet<string> = new Set<string>([...SERVER_COMMANDS, ...CLIENT_COMMANDS]);
 
@@ -29,6 +35,7 @@ export interface CursorTarget {
 export function registerCommands(
   connection: ServerConnection,
   traces: TraceDocuments,
+  views: TraceViews,
   output: vscode.LogOutputChannel,
 ): vscode.Disposable[] {
   const forwarded = SERVER_COMMANDS.map((command) =>
@@ -39,7 +46,10 @@ export function registerCommands(
   return [
     ...forwarded,
     vscode.commands.registerCommand('neuraldbg.showTrace', (...args: unknown[]) =>
-      reportErrors('neuraldbg.showTrace', output, () => showTrace(connection, traces, args)),
+      reportErrors('neuraldbg.showTrace', output, () => showTrace(views, args)),
+    ),
+    vscode.commands.registerCommand('neuraldbg.showTraceJson', (...args: unknown[]) =>
+      reportErrors('neuraldbg.showTraceJson', output, () => showTraceJson(connection, traces, args)),
     ),
     vscode.commands.registerCommand('neuraldbg.restartServer', () =>
       reportErrors('neuraldbg.restartServer', output, async () => {
@@ -170,7 +180,7 @@ async function pickFunction(document: vscode.TextDocument): Promise<string | und
 }
 
 /** Accepts what a code lens passes ({uri, function, call?} or [uri, function]) or nothing. */
-function traceTargetFromArgs(args: unknown[]): { uri: string; function: string; call?: string } | undefined {
+function traceTargetFromArgs(args: unknown[]): TraceTarget | undefined {
   const [first, second] = args;
   if (first && typeof first === 'object' && 'uri' in first && 'function' in first) {
     const target = first as { uri: unknown; function: unknown; call?: unknown };
@@ -188,21 +198,24 @@ function traceTargetFromArgs(args: unknown[]): { uri: string; function: string; 
   return undefined;
 }
 
-async function showTrace(connection: ServerConnection, traces: TraceDocuments, args: unknown[]): Promise<void> {
-  const target: { uri: string; function: string; call?: string } | undefined =
-    traceTargetFromArgs(args) ?? (await cursorTarget());
+/** The trace view (a webview); it shows its own tracing state, so no progress notification here. */
+async function showTrace(views: TraceViews, args: unknown[]): Promise<void> {
+  const target: TraceTarget | undefined = traceTargetFromArgs(args) ?? (await cursorTarget());
+  if (target) {
+    await views.show(target);
+  }
+}
+
+/** The `neuraldbg/trace` result as a read-only JSON document (also the trace view's "Raw JSON"). */
+async function showTraceJson(connection: ServerConnection, traces: TraceDocuments, args: unknown[]): Promise<void> {
+  const target: TraceTarget | undefined = traceTargetFromArgs(args) ?? (await cursorTarget());
   if (!target) {
     return;
   }
   const client = await connection.ready();
   const trace = await vscode.window.withProgress(
-    {
-      location: vscode.ProgressLocation.Notification,
-      title: `neuraldbg: tracing ${target.function}`,
-      cancellable: true,
-    },
-    (_progress, token) =>
-      client.sendRequest(traceRequest, { uri: target.uri, function: target.function, call: target.call }, token),
+    { location: vscode.ProgressLocation.Window, title: `neuraldbg: tracing ${target.function}` },
+    () => client.sendRequest(traceRequest, { uri: target.uri, function: target.function, call: target.call }),
   );
   await traces.show(vscode.Uri.parse(target.uri), target.function, trace);
 }

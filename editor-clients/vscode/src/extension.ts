@@ -9,6 +9,7 @@ import { ServerConnection } from './serverConnection';
 import { SECTION, affectsLaunch } from './settings';
 import { StatusBar } from './statusBar';
 import { TRACE_SCHEME, TraceDocuments } from './traceDocuments';
+import { TraceViews } from './traceView';
 
 let connection: ServerConnection | undefined;
 
@@ -18,13 +19,15 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   const traces = new TraceDocuments();
   connection = new ServerConnection(output, status, new Set([...OWNED_COMMANDS, FIND_INPUTS_COMMAND]));
   const server = connection;
+  const views = new TraceViews(context.extensionUri, server, traces, output);
 
   context.subscriptions.push(
     output,
     status,
     traces,
+    views,
     vscode.workspace.registerTextDocumentContentProvider(TRACE_SCHEME, traces),
-    ...registerCommands(server, traces, output),
+    ...registerCommands(server, traces, views, output),
     registerFindInputs(server, output),
     vscode.debug.registerDebugConfigurationProvider(DEBUG_TYPE, new DebugConfigurationProvider()),
     vscode.debug.registerDebugAdapterDescriptorFactory(DEBUG_TYPE, new DebugAdapterFactory(server, output)),

@@ -18,6 +18,8 @@ export interface TraceParams {
   uri: string;
   function: string;
   call?: string;
+  /** Also return `comparison` (the real run beside a prediction): the trace view asks for it. */
+  compare?: boolean;
 }
 
 /** The trace JSON exactly as `neuraldbg trace --format json` prints it. */

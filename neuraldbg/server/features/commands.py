@@ -12,6 +12,7 @@ from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 
 from neuraldbg.config import Settings
 from neuraldbg.server import diagnostics as diag
+from neuraldbg.server.features import trace_compare
 from neuraldbg.server.features.publishing import publish
 from neuraldbg.server.state import ServerState
 from neuraldbg.server.verify import first_divergence
@@ -30,7 +31,14 @@ async def trace_request(state: ServerState, params: Any) -> dict[str, Any]:
     call = p.get("call")
     if call is not None and not isinstance(call, str):
         raise _invalid("call must be a string")
-    return (await _full_trace(state, uri, fn, call)).to_json()
+    compare = p.get("compare", False)
+    if not isinstance(compare, bool):
+        raise _invalid("compare must be a boolean")
+    trace = await _full_trace(state, uri, fn, call)
+    out = trace.to_json()
+    if compare:  # the trace views: the real run beside the prediction
+        out["comparison"] = await trace_compare.comparison(state, uri, trace)
+    return out
 
 
 async def set_entry_request(state: ServerState, params: Any) -> dict[str, Any]:
