@@ -240,3 +240,22 @@ async def test_the_bars_cancel_button_stops_the_search(vscode: LanguageClient, t
         await asyncio.wait_for(pending, 30)
     assert info.value.code == -32001
     assert isinstance(vscode.progress_reports[token][-1], types.WorkDoneProgressEnd)
+
+
+async def test_shutdown_during_a_search_stops_it_and_the_server_exits(tmp_path: Path):
+    client = await CONFIG.start()
+    await start(client, "visual-studio-code", {"backend": "exec", "allowExecution": True}, tmp_path)
+    uri = open_doc(client, _file(tmp_path))
+    pending = asyncio.ensure_future(_find(client, {"uri": uri, "function": "crawl",
+                                                   "goal": {"kind": "returns", "expr": "'never'"}}))
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 30
+    while not any("crawl" in getattr(r[0], "title", "") for r in client.progress_reports.values() if r):
+        assert loop.time() < deadline, "the search's progress bar never began"
+        await asyncio.sleep(0.05)
+    server = client._server  # the server's process, started by pytest-lsp
+    # shutdown + exit while the search runs (its children sleep a minute per batch): the server stops the
+    # search, its children are killed, and the process exits with 0 well within this bound
+    await asyncio.wait_for(client.shutdown_session(), 30)
+    assert await asyncio.wait_for(server.wait(), 30) == 0
+    pending.cancel()

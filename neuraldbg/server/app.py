@@ -97,6 +97,7 @@ def create_server() -> NeuralDbgServer:
 
     @server.feature(types.SHUTDOWN)
     async def shutdown(params: Any) -> None:
+        inputs.close()  # a running input search stops (its children are killed) instead of holding the exit
         await lifecycle.shutdown(st)
 
     @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)

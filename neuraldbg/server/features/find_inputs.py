@@ -46,6 +46,7 @@ class FindInputs:
     state: ServerState
     results: dict[tuple[str, str], FoundInputs] = field(default_factory=dict)  # (uri, function) -> the last search
     cancels: dict[str, CancelToken] = field(default_factory=dict)  # progress token -> its search's token
+    running: set[CancelToken] = field(default_factory=set)  # every search not finished (close() stops them)
     _pool: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="neuraldbg-inputs"))
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
 
@@ -79,6 +80,7 @@ class FindInputs:
         def work() -> FoundInputs:
             return find_inputs(session, target, goal, budget=budget, cancel=cancel, progress=progress)
 
+        self.running.add(cancel)
         try:
             found = await loop.run_in_executor(self._pool, work)
         except asyncio.CancelledError:  # $/cancelRequest: stop the search and its children
@@ -91,6 +93,7 @@ class FindInputs:
         except GoalError as exc:
             raise JsonRpcInvalidParams(str(exc)) from None
         finally:
+            self.running.discard(cancel)
             self._end(bar, "done")
         self.results[(uri, fn.qualname)] = found
         self.state.refresh.lenses()
@@ -108,7 +111,7 @@ class FindInputs:
             token.cancel()
 
     def close(self) -> None:
-        for token in self.cancels.values():
+        for token in list(self.running):
             token.cancel()
         self._pool.shutdown(wait=False, cancel_futures=True)
 
