@@ -393,3 +393,37 @@ def test_an_unknown_thread_is_an_error(dap: DapClient, program: Path) -> None:
         assert "no thread 7" in dap.fail(command, {"threadId": 7})
     assert frames_of(dap) == [("both", line_of("def both(a, b):"))]  # nothing moved
     assert dap.step("next")["reason"] == "step"
+
+
+# -- setVariable on a real run's backends: a new call where it can, a one-line refusal where not ----
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_set_variable_at_the_call_runs_the_call_again(dap: DapClient, program: Path, backend: str) -> None:
+    start(dap, program, "counter(1)", backend, stop_on_entry=True)
+    ref = dap.req("scopes", {"frameId": dap.stack()[0]["id"]})["scopes"][0]["variablesReference"]
+    body = dap.req("setVariable", {"variablesReference": ref, "name": "n", "value": "100"})
+    assert body["value"] == "100"
+    said = [o for o in dap.outputs("console") if "ran counter(n=100)" in o]
+    assert len(said) == 1 and f"for real on the {backend} backend" in said[0]
+    assert dap.locals() == {"n": "100"}
+    dap.set_breakpoints(program, [{"line": line_of("return count", 1)}])
+    assert dap.step("continue")["reason"] == "breakpoint"
+    assert dap.where()[1] == {"n": "100", "count": "101"}  # the edited run's value, not the real run's 2
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_set_variable_past_the_call_is_refused_on_a_real_run(dap: DapClient, program: Path, backend: str) -> None:
+    start(dap, program, "counter(1)", backend, breakpoints=[{"line": line_of("count = count + n")}])
+    ref = dap.req("scopes", {"frameId": dap.stack()[0]["id"]})["scopes"][0]["variablesReference"]
+    message = dap.fail("setVariable", {"variablesReference": ref, "name": "count", "value": "100"})
+    assert f"not supported on the {backend} backend" in message and "cannot be resumed" in message
+    assert "\n" not in message
+    assert dap.step("next")["reason"] == "step"
+    assert dap.where()[1] == {"n": "1", "count": "2"}
+
+
+def test_set_variable_of_an_item_is_refused(dap: DapClient, program: Path) -> None:
+    start(dap, program, "sort_words(['ab', 'c'])", "replay", breakpoints=[{"line": line_of("n = len(out)")}])
+    ref = dap.req("scopes", {"frameId": dap.stack()[0]["id"]})["scopes"][0]["variablesReference"]
+    out = next(v for v in dap.req("variables", {"variablesReference": ref})["variables"] if v["name"] == "out")
+    assert "item inside it" in dap.fail("setVariable", {"variablesReference": out["variablesReference"], "name": "0",
+                                                        "value": "'x'"})

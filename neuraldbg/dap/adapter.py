@@ -27,6 +27,7 @@ from neuraldbg.dap import variables as dapvars
 from neuraldbg.dap.breakpoints import PENDING, Breakpoint, LineTable, line_table, make_breakpoint
 from neuraldbg.dap.debugger import Debugger, Ended, Outcome, Stopped
 from neuraldbg.dap.exceptions import FILTERS as EXCEPTION_FILTERS, RAISED, UNCAUGHT, ExceptionStop
+from neuraldbg.dap.rerun import RerunError, rerun_call
 from neuraldbg.dap.stepping import exits_by_exception
 from neuraldbg.dap.launch import LaunchConfig, LaunchError, Launched, prepare, settings_for
 from neuraldbg.dap.protocol import BadMessage, Connection
@@ -41,6 +42,7 @@ from neuraldbg.trace.frames import Trace
 log = logging.getLogger(__name__)
 
 THREAD_ID = 1
+REAL_RUN_BACKENDS = ("exec", "replay")  # they walk a real run: an edit is a new call, not a resumed state
 
 CAPABILITIES: dict[str, Any] = {
     "supportsConfigurationDoneRequest": True,
@@ -636,16 +638,23 @@ class DebugAdapter:
         if frame_ref.step != len(debugger.sim.frames) - 1:
             raise RequestError("a variable cannot be set in the middle of a line (a call on it has just returned): "
                                "step once more and set it there")
-        if not debugger.sim.engine.supports_edit:
-            raise RequestError(f"setting a variable is not supported on the {debugger.sim.engine.backend} backend: "
-                               "it replays a real run; use a model backend to ask 'what if'")
         if name not in frame_ref.trace.locals_at(frame_ref.step):
             raise RequestError(f"no local {name!r} at this step")
         new_repr = parse_new_value(value)
-        debugger.sim.edit(frame_ref.step, name, new_repr)
+        if frame_ref.trace.frames[frame_ref.step].event not in ("call", "line"):
+            raise RequestError("variables can only be edited at a call or line frame (a return or exception has no state of its own)")
+        backend = debugger.sim.engine.backend
+        if backend in REAL_RUN_BACKENDS or not debugger.sim.engine.supports_edit:
+            # A real run cannot be resumed from an edited state (the replay
+            # would go on with the real run's values): only a new call can.
+            self._rerun(frame_ref, name, new_repr)
+        else:
+            debugger.sim.edit(frame_ref.step, name, new_repr)
+            self._output(f"neuraldbg: {name} = {new_repr} at step {frame_ref.step}: the later steps are dropped and "
+                         f"the {backend} model predicts them again from the edited state\n")
         # The stop stays where it is; its snapshot now holds the edited value
         # (every later frame was dropped and will be re-simulated).
-        trace = debugger.sim.trace()
+        trace = self.debugger.sim.trace() if self.debugger else debugger.sim.trace()
         refreshed = []
         for fr in self._stop_frames:
             self.registry.update(fr.frame_id, trace)
@@ -654,6 +663,22 @@ class DebugAdapter:
         out = self._variable(name, new_repr, name)
         out.pop("name")
         return out
+
+    def _rerun(self, frame_ref: FrameRef, name: str, new_repr: str) -> None:
+        """An edited argument at the call's first frame: run that call for
+        real (seconds) and walk or replay it from its start, as a launch does."""
+        launched = self.launched
+        assert launched is not None and self.debugger is not None
+        backend = self.debugger.sim.engine.backend
+        try:
+            call = rerun_call(launched.target.source, launched.target.function,
+                              frame_ref.trace.frames[frame_ref.step], name, new_repr)
+        except RerunError as exc:
+            raise RequestError(f"setting a variable here is not supported on the {backend} backend: {exc}") from None
+        config = dataclasses.replace(launched.config, function=launched.target.function.qualname, args=call)
+        self.launched = self._prepare(config)
+        self._output(f"neuraldbg: {name} = {new_repr}: ran {call} for real on the {backend} backend; "
+                     "the steps from here are that run's\n")
 
     def evaluate(self, args: dict[str, Any]) -> dict[str, Any]:
         expression = args.get("expression")
