@@ -1,6 +1,7 @@
 """Emacs in batch mode with eglot 1.9 (Debian's elpa-eglot) and the setup in
 editor-clients/emacs: hover, an edit made in the buffer (incremental
-didChange), the neuraldbg/status notification, and the custom requests."""
+didChange), the neuraldbg/status notification, the custom requests, and the
+trace view (a tabulated list; RET on a row goes to its line)."""
 
 from __future__ import annotations
 
@@ -76,3 +77,18 @@ def test_status_and_custom_requests_in_emacs(emacs_results: dict):
     assert "input count_letter('banana', 'a')" in emacs_results["hover_after_set_entry"]
     assert 0 < emacs_results["debug_port"] < 65536
     assert emacs_results["diagnostics_count"] == 0
+
+
+def test_trace_view_in_emacs(emacs_results: dict):
+    assert emacs_results["trace_view_mode"] == "neuraldbg-trace-mode"
+    assert emacs_results["trace_view_header"] == 'count_letter("strawberry", "r") · exec · 28 frames (complete)'
+    assert emacs_results["trace_view_columns"] == ["Step", "Event", "Line", "Locals changed"]
+    names, *rows = emacs_results["trace_view_lines"]
+    assert names.split() == ["Step", "Event", "Line", "Locals", "changed"], names  # the column names above the rows
+    assert len(rows) == 28, rows  # one row per frame of the real run (after the edit `count += 2`)
+    assert rows[0].split() == ["0", "call", "4", "+letter='r'", "+word='strawberry'"], rows[0]
+    assert "~count=2" in rows[9] and rows[27].split() == ["27", "return", "6", "14"], rows
+    assert emacs_results["trace_view_face"] == "neuraldbg-trace-changed"
+    # RET on the row of `count += 2` (step 8) went to line 13 of the source buffer
+    assert emacs_results["trace_view_row"].split()[:3] == ["8", "line", "13"], emacs_results["trace_view_row"]
+    assert emacs_results["after_jump"] == {"buffer": "strawberry.py", "line": 13, "source": True}

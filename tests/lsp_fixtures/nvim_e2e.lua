@@ -120,6 +120,49 @@ step("status", function()
   results.status = nd.status
 end)
 
+step("trace view", function()
+  local buf = vim.api.nvim_get_current_buf()
+  local src_win = vim.api.nvim_get_current_win()
+  local row = line_of(buf, "count = 0") -- inside count_letter, away from the row jumped to below
+  vim.api.nvim_win_set_cursor(0, { row, 4 })
+  local view
+  nd.show_trace(buf, function(b)
+    view = b
+  end)
+  assert(vim.wait(60000, function()
+    return view ~= nil
+  end, 50), "the trace view did not open")
+  results.trace_view_filetype = vim.bo[view].filetype
+  local lines = vim.api.nvim_buf_get_lines(view, 0, -1, false)
+  results.trace_view_lines = lines
+  local ns = vim.api.nvim_get_namespaces()["neuraldbg-trace"]
+  results.trace_view_highlights = {}
+  for _, m in ipairs(vim.api.nvim_buf_get_extmarks(view, ns, 0, -1, { details = true })) do
+    local text = lines[m[2] + 1]:sub(m[3] + 1, m[4].end_col)
+    table.insert(results.trace_view_highlights, { text = text, group = m[4].hl_group })
+  end
+  -- <CR> on the first row of line 13 (`count += 1`), as a user presses it
+  local target
+  for i, l in ipairs(lines) do
+    if l:match("^[ !]%s*%d+%s+line%s+13%s") then
+      target = i
+      break
+    end
+  end
+  assert(target, "no row for line 13 in the trace view")
+  results.trace_view_row = lines[target]
+  vim.api.nvim_set_current_win(vim.fn.bufwinid(view))
+  vim.api.nvim_win_set_cursor(0, { target, 0 })
+  vim.api.nvim_feedkeys(vim.api.nvim_replace_termcodes("<CR>", true, false, true), "x", false)
+  results.after_jump = {
+    file = vim.fn.fnamemodify(vim.api.nvim_buf_get_name(0), ":t"),
+    line = vim.api.nvim_win_get_cursor(0)[1],
+    source_window = vim.api.nvim_get_current_win() == src_win,
+  }
+  vim.api.nvim_win_close(vim.fn.bufwinid(view), true)
+  vim.api.nvim_set_current_win(src_win)
+end)
+
 step("edit and hover again", function()
   local buf = vim.api.nvim_get_current_buf()
   local row, l = line_of(buf, "count += 1")

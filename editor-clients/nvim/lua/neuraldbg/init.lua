@@ -105,6 +105,9 @@ function M.setup(opts)
   vim.api.nvim_create_user_command("NeuraldbgSetEntry", function(cmd)
     M.set_entry(cmd.args)
   end, { nargs = 1, desc = "Use this call as the input of the function under the cursor" })
+  vim.api.nvim_create_user_command("NeuraldbgTrace", function()
+    M.show_trace()
+  end, { desc = "Show the trace of the function under the cursor as a table (<CR> on a row: go to its line)" })
   return opts
 end
 
@@ -144,6 +147,18 @@ function M.set_entry(call, bufnr)
       vim.notify("neuraldbg: " .. (result.error or "input rejected"), vim.log.levels.WARN)
     end
   end, bufnr)
+end
+
+--- The trace view of the function under the cursor (a scratch buffer, see
+--- neuraldbg/trace_view.lua); on_done(view_buf) once it shows.
+function M.show_trace(bufnr, on_done)
+  bufnr = bufnr or vim.api.nvim_get_current_buf()
+  local client = M.client(bufnr)
+  if not client then
+    vim.notify("neuraldbg: no server attached", vim.log.levels.WARN)
+    return
+  end
+  require("neuraldbg.trace_view").show(client, bufnr, on_done)
 end
 
 --- Ask the server for its in-process debug adapter and hand nvim-dap a
