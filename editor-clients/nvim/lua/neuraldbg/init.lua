@@ -128,12 +128,21 @@ function M.client(bufnr)
   return clients[1]
 end
 
---- Set the input of the function under the cursor (neuraldbg.setEntry).
-function M.set_entry(call, bufnr)
+--- The buffer (default: the current one) and its neuraldbg client, or nil after telling the user.
+local function attached(bufnr)
   bufnr = bufnr or vim.api.nvim_get_current_buf()
   local client = M.client(bufnr)
   if not client then
     vim.notify("neuraldbg: no server attached", vim.log.levels.WARN)
+  end
+  return bufnr, client
+end
+
+--- Set the input of the function under the cursor (neuraldbg.setEntry).
+function M.set_entry(call, bufnr)
+  local client
+  bufnr, client = attached(bufnr)
+  if not client then
     return
   end
   local pos = vim.api.nvim_win_get_cursor(0)
@@ -152,10 +161,9 @@ end
 --- The trace view of the function under the cursor (a scratch buffer, see
 --- neuraldbg/trace_view.lua); on_done(view_buf) once it shows.
 function M.show_trace(bufnr, on_done)
-  bufnr = bufnr or vim.api.nvim_get_current_buf()
-  local client = M.client(bufnr)
+  local client
+  bufnr, client = attached(bufnr)
   if not client then
-    vim.notify("neuraldbg: no server attached", vim.log.levels.WARN)
     return
   end
   require("neuraldbg.trace_view").show(client, bufnr, on_done)
