@@ -101,6 +101,19 @@ def counter(n):
     count = 1
     count = count + n
     return count
+
+
+def relay(x):
+    z = boom(x)
+    return z
+
+
+def catches_far(x):
+    try:
+        relay(x)
+    except ValueError:
+        x = 0
+    return x
 '''
 
 
@@ -384,6 +397,35 @@ def test_raised_stops_once_where_it_is_raised(dap: DapClient, program: Path, bac
     assert dap.req("exceptionInfo", {"threadId": 1})["breakMode"] == "always"
     # not again in catches, where it arrives: caught there, the call returns 0
     assert dap.step("continue") == {"terminated": True, "exitCode": 0}
+
+
+# -- stepping through an exception: no stop on its events, the frames it leaves show their callers ---
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_next_from_a_raising_line_lands_where_the_exception_arrives(dap: DapClient, program: Path, backend: str) -> None:
+    raise_line = line_of('raise ValueError("too big: %d" % x)')
+    start(dap, program, "catches_far(5)", backend, breakpoints=[{"line": raise_line}])
+    assert frames_of(dap)[0] == ("boom", raise_line)
+    dap.set_breakpoints(program, [])
+    # boom and relay are left by the exception: not their exception events, not a (return) None,
+    # but catches_far on the line that called relay (debugpy's stop there), then the handler
+    assert dap.step("next")["reason"] == "step"
+    assert frames_of(dap) == [("catches_far", line_of("relay(x)"))]
+    assert "(return) relay" not in dap.locals()
+    assert dap.step("next")["reason"] == "step"
+    assert frames_of(dap) == [("catches_far", line_of("except ValueError:", 2))]
+    assert dap.step("next")["reason"] == "step"
+    assert dap.where() == (line_of("x = 0", 2), {"x": "5"})
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_next_from_an_uncaught_raise_goes_to_the_uncaught_stop(dap: DapClient, program: Path, backend: str) -> None:
+    raise_line = line_of('raise ValueError("too big: %d" % x)')
+    start(dap, program, "uncaught(5)", backend, filters=["uncaught"], breakpoints=[{"line": raise_line}])
+    dap.set_breakpoints(program, [])
+    stop = dap.step("next")
+    assert stop["reason"] == "exception" and stop["text"] == "ValueError"
+    assert frames_of(dap)[0] == ("boom", raise_line)
+    assert dap.step("next") == {"terminated": True, "exitCode": 1}
 
 
 # -- thread ids ---------------------------------------------------------------------------

@@ -577,7 +577,8 @@ class DebugAdapter:
         out = [(name, value, name) for name, value in ref.trace.locals_at(ref.step).items()]
         frame = ref.trace.frames[ref.step]
         last = ref.trace.frames[-1]
-        if ref.top and ref.step != len(ref.trace.frames) - 1 and last.event == "return" and last.value is not None:
+        if (ref.top and ref.step != len(ref.trace.frames) - 1 and last.event == "return" and last.value is not None
+                and not exits_by_exception(ref.trace.frames, len(ref.trace.frames) - 1)):
             # A stop in the caller right after a return: debugpy's "(return) name" value.
             out.append((f"(return) {last.function.rsplit('.', 1)[-1]}", last.value, None))
         if ref.top and frame.event == "return" and frame.value is not None and not exits_by_exception(ref.trace.frames, ref.step):

@@ -13,6 +13,10 @@ frame, whether the step goes on or ends.
 - step out: the return of the current frame, shown in the caller on the
   calling line (debugpy's stop; :attr:`Verdict.RETURNED`).
 
+Exception events are passed (the exception filters decide); a frame that an
+exception leaves is, for a step in (or a step over past its own frame), a
+stop in the caller on the calling line, as pydevd shows that return event.
+
 Where neuraldbg differs on purpose: a step in or over also stops on the
 frame's own return event (pdb's ``--Return--``, with the ``(return)``
 value), except when the frame exits by an exception. Such a return stop is a
@@ -129,6 +133,8 @@ def _step_in(frames: Sequence[Frame], i: int) -> Verdict:
     f = frames[i]
     if f.event == "line":
         return Verdict.STOP
-    if f.event == "return" and not exits_by_exception(frames, i):
-        return Verdict.STOP
-    return Verdict.GO
+    if f.event == "return":
+        # A frame an exception leaves: pydevd stops on that return event and
+        # shows the caller on its calling line (where the exception arrives).
+        return Verdict.RETURNED if exits_by_exception(frames, i) else Verdict.STOP
+    return Verdict.GO  # a call (the step lands on the callee's first line), an exception event
