@@ -29,6 +29,7 @@ SCRIPTS: list[Script] = [
     # loops
     Script("loops-continue", "loops.py", (9, 16), (C, C, C, C, C, C)),
     Script("loops-next", "loops.py", (6,), (N,) * 14),
+    Script("loops-breakpoints-changed", "loops.py", (9,), (C, "break 13 15", C, C, "break", C)),
     # recursion
     Script("recursion-in-and-out", "recursion.py", (12,), (I, I, I, N, I, N, N, O, N, O, N, N)),
     Script("recursion-breakpoint", "recursion.py", (6,), (O, O, N, C)),
@@ -40,10 +41,12 @@ SCRIPTS: list[Script] = [
     Script("generator-yield-breakpoint", "generator.py", (7,), (C, C, C, C)),
     Script("generator-next", "generator.py", (12,), (N,) * 10),
     Script("generator-step-in", "generator.py", (13,), (I,) * 12),
+    Script("generator-step-out", "generator.py", (8,), (O, N, I, I, O, C)),
     # callbacks
     Script("callbacks-key-breakpoint", "callbacks.py", (5,), (C, C, C)),
     Script("callbacks-step", "callbacks.py", (20,), (I, N, N, I, O, N, I, I, N, N, N)),
     Script("callbacks-next-over-breakpoint", "callbacks.py", (20, 15), (N, C, C, C)),
+    Script("callbacks-step-out", "callbacks.py", (6, 10), (O, C, O, N, I, O, C)),
     # exceptions, caught and uncaught
     Script("caught-steps", "caught.py", (16,), (I, I, N, N, N, N, N)),
     Script("caught-raised-filter", "caught.py", (), (C, C, C), filters=("raised",)),
@@ -51,6 +54,7 @@ SCRIPTS: list[Script] = [
     Script("uncaught-filter", "uncaught.py", (), (C,), filters=("uncaught",)),
     Script("uncaught-steps", "uncaught.py", (11,), (I, N, N), filters=("uncaught",)),
     Script("uncaught-no-filter", "uncaught.py", (10,), (N, C)),
+    Script("uncaught-both-filters", "uncaught.py", (), (C, C, C), filters=("raised", "uncaught")),
     # nested calls on one line
     Script("nested-in-over", "nested_calls.py", (15,), (I, N, N, I, N, N, I, I, N, N)),
     Script("nested-out", "nested_calls.py", (15,), (I, O, I, O, N, I, O, N)),
@@ -92,6 +96,16 @@ KNOWN: dict[str, Known] = {
     "caught-raised-filter": Known(1, "exception ValueError at checked:10 depth 2 [text='x1']", "end(exit 0)",
                                   BUG + "'Raised Exceptions' stops only where the exception is raised; debugpy "
                                   "stops again in each frame it passes through (checked:10, main:16)"),
+    "uncaught-both-filters": Known(1, "exception ZeroDivisionError at main:11 depth 1 [first=2.0]", "end(exit 1)",
+                                   BUG + "'Raised Exceptions' stops only where the exception is raised (as above)"),
+    "generator-step-out": Known(1, "breakpoint at evens:8 depth 2 [k=2, limit=5]",
+                                "step at main:13 depth 1 [seen=[0], value=0]",
+                                BUG + "step out of a generator stops at its yield; debugpy (and pdb) run on to its "
+                                "real return or a breakpoint"),
+    "callbacks-step-out": Known(5, "step at main:20 depth 1 [words=['ccc', 'a', 'bb']]",
+                                "step at main:21 depth 1 [ordered=['a', 'bb', 'ccc'], words=['ccc', 'a', 'bb']]",
+                                BUG + "stepIn from a callback's return (called by sorted) goes to main's next line; "
+                                "debugpy stops on main's calling line, as step out does"),
 }
 
 
