@@ -10,18 +10,27 @@ every program in tests/dap_programs/ is ``def main(): ...`` plus
 ``if __name__ == "__main__": main()``). What is normalised, and why:
 
 - stack: the frames of the program file from ``main`` up (debugpy also shows
-  the ``<module>`` frame that called ``main()``, which neuraldbg does not trace);
-- locals: the top frame's ``Locals`` scope; debugpy's group entries
+  the ``<module>`` frame that called ``main()``, which neuraldbg does not
+  trace), without comprehension frames (Python 3.11 runs a comprehension in a
+  frame of its own, 3.12 inlines it, PEP 709; neuraldbg's tracer folds it into
+  its function); a frame's name is compared after its last dot (neuraldbg
+  shows ``Counter.add``, debugpy ``add``);
+- locals: the top frame's ``Locals`` scope as a name -> repr mapping (debugpy
+  sorts names, neuraldbg keeps binding order); debugpy's group entries
   (``special variables``, ``function variables``, ``class variables``,
   ``protected variables``) are expanded into the variables they hold (they are
-  locals, grouped by kind), neuraldbg's pseudo-variables ``(return)``,
-  ``(return) f`` and ``(exception)`` are dropped (debugpy runs with
-  ``showReturnValue: false``; with it on, it lists the value of every call
-  stepped over, which neuraldbg does not); ``at 0x...`` addresses are blanked;
-- a neuraldbg stop on a return event (pdb's ``--Return--``: the top frame
-  shows ``(return)``) that follows a ``next`` or ``stepIn`` is passed with the
-  same command again and kept in :attr:`Stop.passed` (the test checks what it
-  is); debugpy makes no such stop.
+  locals, grouped by kind) and pydevd's ``__exception__`` is dropped;
+  neuraldbg's pseudo-variables ``(return)``, ``(return) f`` and
+  ``(exception)`` are dropped (debugpy runs with ``showReturnValue: false``;
+  with it on, it lists the value of every call stepped over, which neuraldbg
+  does not); ``at 0x...`` addresses are blanked and debugpy's ``__main__.``
+  reads as the module's name;
+- stops one adapter makes and the other cannot are passed by sending the same
+  command again and kept in :attr:`Stop.passed`: neuraldbg's stop on a return
+  event (pdb's ``--Return--``: the top frame shows ``(return)``) after a
+  ``next`` or ``stepIn`` (the test checks that each is the return of a frame
+  being left); debugpy's stop in a comprehension's frame or in the module's
+  code after ``main`` returned.
 """
 
 from __future__ import annotations
@@ -32,8 +41,8 @@ import re
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass, field, replace
 from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
