@@ -155,12 +155,15 @@ def test_trace_view_shows_frames_and_a_click_reveals_the_line(e2e_run: E2ERun) -
     # clicking the frame of `count += 1` put the source editor's cursor on that line
     assert result["clickedLine"] == 13 and result["cursorLineAfterClick"] == 13, result
     assert "strawberry" in result["activeTabAfterClick"], result
+    # in a debug session stopped on the breakpoint, clicking the return frame moved the debugger there
+    assert result["debugStoppedAt"] == 13 and result["debugLineAfterClick"] == 14, result
+    assert "count =\n3" in result["variablesAfterClick"], result["variablesAfterClick"]
     # no progress notification left once the trace was shown (issue 15 item 5)
     assert result["progressRightAfter"] == [] and result["progressAfter2s"] == [], result
     # the raw JSON, one click away
     assert '"function": "count_letter"' in result["traceHead"], result["traceHead"]
     assert "trace" in result["tabTitle"] and "json" in result["tabTitle"], result["tabTitle"]
-    for shot in ("09-trace-view", "10-trace-view-reveal", "11-trace-json"):
+    for shot in ("09-trace-view", "10-trace-view-reveal", "10b-trace-view-debugger", "11-trace-json"):
         _assert_screenshot(e2e_run, shot)
 
 
@@ -169,6 +172,24 @@ def test_trace_view_of_a_slow_trace_leaves_no_progress_behind(e2e_run: E2ERun) -
     assert "return 28" in result["lastRow"], result
     assert result["progressRightAfter"] == [] and result["progressAfter2s"] == [], result
     _assert_screenshot(e2e_run, "13-trace-view-done")
+
+
+def test_data_breakpoint_stops_where_the_value_changes(e2e_run: E2ERun) -> None:
+    result = e2e_run.check("data-breakpoint")
+    # from the stop on `count += 1` (count = 0), "Break on Value Change" on count and Continue:
+    # the next frame of the real run is `for ch in word` (line 11) with count = 1
+    assert result["stoppedAt"] == 13 and result["stoppedOnChangeAt"] == 11, result
+    assert "count =\n1" in result["variables"], result["variables"]
+    assert "count" in result["paused"] and "0 -> 1" in result["paused"], result["paused"]
+    _assert_screenshot(e2e_run, "14-data-breakpoint")
+
+
+def test_uncaught_exception_stops_on_the_raise(e2e_run: E2ERun) -> None:
+    result = e2e_run.check("uncaught-exception")
+    assert result["stoppedAt"] == 15, result
+    widget = result["exceptionWidget"]
+    assert "ValueError" in widget and "port out of range: 70000" in widget and "line 15, in parse_port" in widget, widget
+    _assert_screenshot(e2e_run, "15-uncaught-exception")
 
 
 def test_missing_neuraldbg_names_the_fix_and_recovers(e2e_run: E2ERun) -> None:
@@ -182,4 +203,5 @@ def test_missing_neuraldbg_names_the_fix_and_recovers(e2e_run: E2ERun) -> None:
 def test_run_exit_status_matches_checks(e2e_run: E2ERun) -> None:
     all_ok = all(check["ok"] for check in e2e_run.results["checks"].values())
     assert e2e_run.returncode == (0 if all_ok else 1), e2e_run.describe()
-    assert set(e2e_run.results["checks"]) == {"hover", "inlay", "fill", "debug", "trace-view", "trace-progress", "install-hint"}
+    assert set(e2e_run.results["checks"]) == {"hover", "inlay", "fill", "debug", "trace-view", "trace-progress", "data-breakpoint",
+                                                   "uncaught-exception", "install-hint"}

@@ -4,7 +4,7 @@
 // playwright-core. Needs `tests/e2e_vscode/install.sh` to have run.
 //
 // It installs the VSIX into an isolated code-server, opens a workspace with
-// examples/strawberry.py, examples/hole.py and a slow function (slow_sum.py), waits for the extension's
+// examples/strawberry.py, hole.py, raises.py and a slow function (slow_sum.py), waits for the extension's
 // status bar to say the server is ready, then checks (each with a screenshot):
 //   hover   hovering `count` in count_letter shows its values (0 → 1 → 2 → 3)
 //   inlay   inlay hints render values in the editor
@@ -13,9 +13,14 @@
 //           and Step Over / Step Back move the current line and restore the state
 //   trace-view  "neuraldbg: Show Trace" opens the trace view (a webview): the frames as a
 //           timeline with the locals' changes marked; clicking a frame puts the editor's cursor
-//           on its line; its "Raw JSON" button opens the `neuraldbg/trace` JSON
+//           on its line, and in a debug session moves the debugger to that step; its "Raw
+//           JSON" button opens the `neuraldbg/trace` JSON
 //   trace-progress  Show Trace on a function whose real run takes seconds: the view shows
 //           its tracing state, then the trace; no "tracing" progress stays on screen
+//   data-breakpoint  stopped on `count += 1`, "Break on Value Change" on count in the Variables
+//           view, Continue: the session stops where count became 1
+//   uncaught-exception  debugging parse_port("70000"): with "Uncaught Exceptions" (on by
+//           default) it stops on the raise with VS Code's exception widget
 //   install-hint  with neuraldbg.pythonPath on a Python without neuraldbg, the
 //           status bar says "not installed" and a message names the fix; putting
 //           the setting back restarts the server
@@ -24,7 +29,8 @@
 //   NEURALDBG_E2E_CACHE       install.sh's cache (default <repo>/.artifacts/e2e-cache)
 //   NEURALDBG_E2E_PYTHON      interpreter with neuraldbg (default <repo>/.venv/bin/python)
 //   NEURALDBG_E2E_ARTIFACTS   where screenshots and logs go (default <repo>/.artifacts/e2e-vscode/<time>)
-//   NEURALDBG_E2E_CHECKS      comma-separated subset of hover,inlay,fill,debug,trace-view,trace-progress,install-hint (default: all)
+//   NEURALDBG_E2E_CHECKS      comma-separated subset of hover,inlay,fill,debug,trace-view,trace-progress,
+//                             data-breakpoint,uncaught-exception,install-hint (default: all)
 //   NEURALDBG_E2E_SERVER_COMMAND  JSON array: neuraldbg.serverCommand (to try the harness on another server)
 //   NEURALDBG_E2E_READY       status-bar text that means ready (default "neuraldbg: ready")
 //
@@ -43,7 +49,7 @@ const CACHE = path.resolve(process.env.NEURALDBG_E2E_CACHE || path.join(REPO, '.
 const PYTHON = process.env.NEURALDBG_E2E_PYTHON || path.join(REPO, '.venv', 'bin', 'python');
 const STAMP = new Date().toISOString().replace(/[:.]/g, '-');
 const ARTIFACTS = path.resolve(process.env.NEURALDBG_E2E_ARTIFACTS || path.join(REPO, '.artifacts', 'e2e-vscode', STAMP));
-const ALL_CHECKS = ['hover', 'inlay', 'fill', 'debug', 'trace-view', 'trace-progress', 'install-hint'];
+const ALL_CHECKS = ['hover', 'inlay', 'fill', 'debug', 'trace-view', 'trace-progress', 'data-breakpoint', 'uncaught-exception', 'install-hint'];
 const CHECKS = (process.env.NEURALDBG_E2E_CHECKS || ALL_CHECKS.join(',')).split(',').map((c) => c.trim()).filter(Boolean);
 const READY_TEXT = process.env.NEURALDBG_E2E_READY || 'neuraldbg: ready';
 const SERVER_COMMAND = process.env.NEURALDBG_E2E_SERVER_COMMAND ? JSON.parse(process.env.NEURALDBG_E2E_SERVER_COMMAND) : [];
@@ -58,6 +64,15 @@ const STRAWBERRY = {
   // count's values in order (whatever separates them), and where they come from.
   countChain: /\b0\b\D*\b1\b\D*\b2\b\D*\b3\b/,
   origin: /executed/i,
+};
+
+// parse_port("70000") raises ValueError on line 15, uncaught (examples/raises.py).
+const RAISES = {
+  file: 'raises.py',
+  functionLine: 'def parse_port(text: str) -> int:',
+  config: 'Simulate parse_port',
+  call: 'parse_port("70000")',
+  raiseLine: 15,
 };
 
 // A function whose real run takes seconds: "Show Trace" on it waits for the
@@ -141,7 +156,7 @@ function prepareScratch() {
     ['userData', 'extensions', 'xdgConfig', 'xdgData', 'xdgCache', 'chromium', 'workspace'].map((name) => [name, path.join(root, name)]),
   );
   Object.values(dirs).forEach((dir) => fs.mkdirSync(dir, { recursive: true }));
-  for (const example of ['strawberry.py', 'hole.py']) {
+  for (const example of ['strawberry.py', 'hole.py', 'raises.py']) {
     fs.copyFileSync(path.join(REPO, 'examples', example), path.join(dirs.workspace, example));
   }
   fs.writeFileSync(path.join(dirs.workspace, SLOW.file), SLOW.source);
@@ -159,6 +174,16 @@ function prepareScratch() {
             program: '${workspaceFolder}/strawberry.py',
             function: 'count_letter',
             args: 'count_letter("strawberry", "r")',
+            backend: 'exec',
+            stopOnEntry: false,
+          },
+          {
+            type: 'neuraldbg',
+            request: 'launch',
+            name: RAISES.config,
+            program: '${workspaceFolder}/raises.py',
+            function: 'parse_port',
+            args: RAISES.call,
             backend: 'exec',
             stopOnEntry: false,
           },
@@ -747,6 +772,37 @@ async function checkTraceView(wb, details) {
   log(`clicked step ${target.step}: cursor on line ${details.cursorLineAfterClick} of ${details.activeTabAfterClick}`);
   await wb.screenshot('10-trace-view-reveal');
 
+  // In a neuraldbg debug session on this file, a click also moves the debugger to that step
+  // (neuraldbg/goToStep): from the breakpoint on `count += 1` (step 8) to `return count`.
+  const back = rows.find((r) => r.line === 14 && /return/.test(r.text)) || rows[rows.length - 1];
+  // the breakpoint of the debug check, or one set here (the cursor is on line 13 after the click)
+  const glyphs = () => wb.page.$$eval('.editor-group-container.active .codicon-debug-breakpoint, .editor-group-container.active .codicon-debug-breakpoint-unverified', (e) => e.length);
+  if ((await glyphs()) === 0) {
+    await wb.page.keyboard.press('F9');
+    await until('the breakpoint glyph', async () => (await glyphs()) > 0);
+  }
+  await wb.runCommand('Debug: Start Debugging');
+  details.debugStoppedAt = await until('the debug session to stop at the breakpoint', async () => {
+    const errors = await visibleErrors(wb);
+    if (errors.length) throw new CheckFailed(`VS Code reports: ${errors.join(' | ')}`);
+    const line = await stoppedLine(wb);
+    return line === STRAWBERRY.breakpointLine ? line : null;
+  }, { timeoutMs: 60000, intervalMs: 500 });
+  await frame.locator(`tr.frame[data-step="${back.step}"]`).first().click();
+  details.debugJumpStep = back.step;
+  details.debugLineAfterClick = await until(`the debugger on line ${back.line} (step ${back.step})`, async () => {
+    const line = await stoppedLine(wb);
+    return line === back.line ? line : null;
+  }, { timeoutMs: 20000 });
+  details.variablesAfterClick = await until('the Variables view at the clicked step', async () => {
+    const text = await variablesText(wb);
+    return /count/.test(text) && /\b3\b/.test(text) ? text : null;
+  }, { timeoutMs: 20000 });
+  log(`debugger moved to step ${back.step}: line ${details.debugLineAfterClick}; variables ${JSON.stringify(details.variablesAfterClick)}`);
+  await wb.screenshot('10b-trace-view-debugger');
+  await wb.runCommand('Debug: Stop');
+  await until('the debug session to end', async () => (await stoppedLine(wb)) === null, { timeoutMs: 20000 });
+
   // The raw JSON, one click away.
   await frame.locator('#raw-json').click();
   const text = await until('the trace JSON document', async () => {
@@ -831,7 +887,103 @@ async function checkInstallHint(wb, details, scratch) {
   { timeoutMs: 120000, intervalMs: 500 });
 }
 
+/** Starts the launch configuration called `name` from the palette and waits for its first stop on `line`. */
+async function debugUntilStopped(wb, name, line) {
+  await wb.runCommand('Debug: Select and Start Debugging');
+  const row = wb.page.locator('.quick-input-list .monaco-list-row', { hasText: name }).first();
+  await row.waitFor({ state: 'visible', timeout: 10000 });
+  await row.click();
+  return until(`the session "${name}" to stop on line ${line}`, async () => {
+    const errors = await visibleErrors(wb);
+    if (errors.length) throw new CheckFailed(`VS Code reports: ${errors.join(' | ')}`);
+    return (await stoppedLine(wb)) === line ? line : null;
+  }, { timeoutMs: 60000, intervalMs: 500 });
+}
+
+/** The "Paused on …" label of the Call Stack view. */
+function pausedLabel(wb) {
+  return wb.page.evaluate(() => {
+    const label = document.querySelector('.call-stack-state-message') ||
+      document.querySelector('.debug-call-stack .monaco-list-row .state.label');
+    return label ? label.textContent.trim() : '';
+  });
+}
+
+async function stopDebugging(wb) {
+  await wb.runCommand('Debug: Stop');
+  await until('the debug session to end', async () => (await stoppedLine(wb)) === null, { timeoutMs: 20000 });
+}
+
+async function checkDataBreakpoint(wb, details) {
+  // Stopped on `count += 1` with count = 0: "Break on Value Change" on count, then Continue
+  // stops where count has become 1 (the next frame, line 11), before the breakpoint's next hit.
+  await wb.page.mouse.move(5, 5);
+  await wb.openFile(STRAWBERRY.file, STRAWBERRY.functionLine);
+  await wb.goToLine(STRAWBERRY.breakpointLine);
+  const glyphs = () => wb.page.$$eval('.editor-group-container.active .codicon-debug-breakpoint, .editor-group-container.active .codicon-debug-breakpoint-unverified', (e) => e.length);
+  if ((await glyphs()) === 0) {
+    await wb.page.keyboard.press('F9');
+    await until('the breakpoint glyph', async () => (await glyphs()) > 0);
+  }
+  details.stoppedAt = await debugUntilStopped(wb, 'Simulate count_letter', STRAWBERRY.breakpointLine);
+  await until('count = 0 in the Variables view', async () => /count\s*=\s*0/.test(await variablesText(wb)));
+  const variable = wb.page.locator('.debug-variables .monaco-list-row', { hasText: /^\s*count\s*=/ }).first();
+  await variable.click({ button: 'right' });
+  const item = wb.page.locator('.context-view .action-menu-item', { hasText: 'Break on Value Change' }).first();
+  await item.waitFor({ state: 'visible', timeout: 10000 }).catch(() => {
+    throw new CheckFailed('no "Break on Value Change" in the Variables context menu (does the adapter answer dataBreakpointInfo?)');
+  });
+  // VS Code's menus act on the item under the mouse: hover it, then choose it with Enter
+  await item.hover();
+  await wb.page.keyboard.press('Enter');
+  await until('the data breakpoint in the Breakpoints view', () => wb.page.$$eval('.debug-breakpoints .monaco-list-row',
+    (rows) => rows.some((r) => /count/.test(r.innerText))), { timeoutMs: 10000 });
+  await wb.page.keyboard.press('F5');
+  details.stoppedOnChangeAt = await until('the data breakpoint to stop the session', async () => {
+    const line = await stoppedLine(wb);
+    return line !== null && line !== STRAWBERRY.breakpointLine ? line : null;
+  }, { timeoutMs: 30000 });
+  details.paused = await pausedLabel(wb);
+  details.variables = await until('count = 1 in the Variables view', async () => {
+    const text = await variablesText(wb);
+    return /count\s*=\s*1\b/.test(text) ? text : null;
+  }, { timeoutMs: 10000 });
+  log(`data breakpoint: stopped on line ${details.stoppedOnChangeAt} (${details.paused}); ${JSON.stringify(details.variables)}`);
+  await wb.screenshot('14-data-breakpoint');
+  await stopDebugging(wb);
+  // leave no breakpoints behind for the next checks (the palette says "Run: …" or "Debug: …")
+  await wb.page.keyboard.press('Escape');
+  await wb.page.keyboard.press('F1');
+  await wb.page.locator('.quick-input-widget input').fill('>Remove All Breakpoints');
+  const remove = wb.page.locator('.quick-input-list .monaco-list-row', { hasText: /Remove All Breakpoints/ }).first();
+  await remove.waitFor({ state: 'visible', timeout: 10000 });
+  await remove.click();
+  await until('no breakpoints left', () => wb.page.$$eval('.debug-breakpoints .monaco-list-row',
+    (rows) => !rows.some((r) => /strawberry\.py|count/.test(r.innerText))), { timeoutMs: 10000 });
+}
+
+async function checkUncaughtException(wb, details) {
+  // "Uncaught Exceptions" is on by default: the session stops where parse_port raises,
+  // with VS Code's exception widget, before it ends.
+  await wb.page.mouse.move(5, 5);
+  await wb.openFile(RAISES.file, RAISES.functionLine);
+  details.stoppedAt = await debugUntilStopped(wb, RAISES.config, RAISES.raiseLine);
+  details.paused = await pausedLabel(wb);
+  details.exceptionWidget = await until('the exception widget', () => wb.page.evaluate(() => {
+    const widget = document.querySelector('.exception-widget');
+    return widget ? widget.innerText.replace(/\s+/g, ' ').trim() : null;
+  }), { timeoutMs: 20000 });
+  log(`uncaught exception: line ${details.stoppedAt} (${details.paused}); widget ${JSON.stringify(details.exceptionWidget)}`);
+  if (!/ValueError/.test(details.exceptionWidget) || !/port out of range: 70000/.test(details.exceptionWidget)) {
+    throw new CheckFailed(`the exception widget does not show the ValueError: ${details.exceptionWidget}`);
+  }
+  await wb.screenshot('15-uncaught-exception');
+  await stopDebugging(wb);
+}
+
 const CHECK_FUNCTIONS = {
+  'data-breakpoint': checkDataBreakpoint,
+  'uncaught-exception': checkUncaughtException,
   hover: checkHover,
   inlay: checkInlayHints,
   fill: checkFillHole,
