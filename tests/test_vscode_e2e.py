@@ -174,6 +174,15 @@ def test_trace_view_of_a_slow_trace_leaves_no_progress_behind(e2e_run: E2ERun) -
     _assert_screenshot(e2e_run, "13-trace-view-done")
 
 
+def test_trace_view_puts_the_real_run_beside_a_prediction(e2e_run: E2ERun) -> None:
+    result = e2e_run.check("trace-compare")
+    assert result["sides"] == ["predicted", "executed"], result
+    assert result["rowsPerSide"] == {"predicted": 28, "executed": 28}, result
+    assert result["headings"] == ["predicted · replay · 28 frames (complete)", "executed · exec · 28 frames (complete)"]
+    assert result["divergence"] == 0  # replay feeds the real run back: nothing to mark
+    _assert_screenshot(e2e_run, "16-trace-view-compare")
+
+
 def test_data_breakpoint_stops_where_the_value_changes(e2e_run: E2ERun) -> None:
     result = e2e_run.check("data-breakpoint")
     # from the stop on `count += 1` (count = 0), "Break on Value Change" on count and Continue:
@@ -203,5 +212,5 @@ def test_missing_neuraldbg_names_the_fix_and_recovers(e2e_run: E2ERun) -> None:
 def test_run_exit_status_matches_checks(e2e_run: E2ERun) -> None:
     all_ok = all(check["ok"] for check in e2e_run.results["checks"].values())
     assert e2e_run.returncode == (0 if all_ok else 1), e2e_run.describe()
-    assert set(e2e_run.results["checks"]) == {"hover", "inlay", "fill", "debug", "trace-view", "trace-progress", "data-breakpoint",
+    assert set(e2e_run.results["checks"]) == {"hover", "inlay", "fill", "debug", "trace-view", "trace-progress", "trace-compare", "data-breakpoint",
                                                    "uncaught-exception", "install-hint"}

@@ -17,6 +17,8 @@
 //           JSON" button opens the `neuraldbg/trace` JSON
 //   trace-progress  Show Trace on a function whose real run takes seconds: the view shows
 //           its tracing state, then the trace; no "tracing" progress stays on screen
+//   trace-compare  on the replay backend the trace view shows the prediction and the real
+//           run side by side
 //   data-breakpoint  stopped on `count += 1`, "Break on Value Change" on count in the Variables
 //           view, Continue: the session stops where count became 1
 //   uncaught-exception  debugging parse_port("70000"): with "Uncaught Exceptions" (on by
@@ -30,7 +32,7 @@
 //   NEURALDBG_E2E_PYTHON      interpreter with neuraldbg (default <repo>/.venv/bin/python)
 //   NEURALDBG_E2E_ARTIFACTS   where screenshots and logs go (default <repo>/.artifacts/e2e-vscode/<time>)
 //   NEURALDBG_E2E_CHECKS      comma-separated subset of hover,inlay,fill,debug,trace-view,trace-progress,
-//                             data-breakpoint,uncaught-exception,install-hint (default: all)
+//                             trace-compare,data-breakpoint,uncaught-exception,install-hint (default: all)
 //   NEURALDBG_E2E_SERVER_COMMAND  JSON array: neuraldbg.serverCommand (to try the harness on another server)
 //   NEURALDBG_E2E_READY       status-bar text that means ready (default "neuraldbg: ready")
 //
@@ -49,7 +51,7 @@ const CACHE = path.resolve(process.env.NEURALDBG_E2E_CACHE || path.join(REPO, '.
 const PYTHON = process.env.NEURALDBG_E2E_PYTHON || path.join(REPO, '.venv', 'bin', 'python');
 const STAMP = new Date().toISOString().replace(/[:.]/g, '-');
 const ARTIFACTS = path.resolve(process.env.NEURALDBG_E2E_ARTIFACTS || path.join(REPO, '.artifacts', 'e2e-vscode', STAMP));
-const ALL_CHECKS = ['hover', 'inlay', 'fill', 'debug', 'trace-view', 'trace-progress', 'data-breakpoint', 'uncaught-exception', 'install-hint'];
+const ALL_CHECKS = ['hover', 'inlay', 'fill', 'debug', 'trace-view', 'trace-progress', 'trace-compare', 'data-breakpoint', 'uncaught-exception', 'install-hint'];
 const CHECKS = (process.env.NEURALDBG_E2E_CHECKS || ALL_CHECKS.join(',')).split(',').map((c) => c.trim()).filter(Boolean);
 const READY_TEXT = process.env.NEURALDBG_E2E_READY || 'neuraldbg: ready';
 const SERVER_COMMAND = process.env.NEURALDBG_E2E_SERVER_COMMAND ? JSON.parse(process.env.NEURALDBG_E2E_SERVER_COMMAND) : [];
@@ -981,7 +983,37 @@ async function checkUncaughtException(wb, details) {
   await stopDebugging(wb);
 }
 
+async function checkTraceCompare(wb, details, scratch) {
+  // On the replay backend (a real run fed back through the model path) the trace is a
+  // prediction: the view puts the real run beside it, row for row.
+  await wb.page.keyboard.press('Escape');
+  writeSettings(scratch, { ...scratch.settings, 'neuraldbg.backend': 'replay' });
+  try {
+    await until('the status bar to say the replay backend is ready', async () =>
+      (await wb.statusBarTexts()).find((t) => t.includes('neuraldbg: ready') && t.includes('replay')),
+    { timeoutMs: 60000, intervalMs: 500 });
+    await wb.openFile(STRAWBERRY.file, STRAWBERRY.functionLine);
+    await wb.goToLine(10);
+    await wb.runCommand('neuraldbg: Show Trace');
+    const frame = await traceViewFrame(wb);
+    const rows = await traceRows(frame);
+    details.sides = [...new Set(rows.map((r) => r.side))];
+    details.rowsPerSide = Object.fromEntries(details.sides.map((side) => [side, rows.filter((r) => r.side === side).length]));
+    details.headings = await frame.$$eval('section.side h2', (hs) => hs.map((h) => h.textContent));
+    details.divergence = await frame.$$eval('.divergence-banner, tr.diverges', (els) => els.length);
+    log(`compare: ${JSON.stringify(details.headings)}; divergence marks ${details.divergence}`);
+    await wb.screenshot('16-trace-view-compare');
+    await wb.runCommand('View: Close All Editors');
+  } finally {
+    writeSettings(scratch, scratch.settings);
+    await until('the status bar to say the exec backend is ready again', async () =>
+      (await wb.statusBarTexts()).find((t) => t.includes('neuraldbg: ready') && t.includes('exec')),
+    { timeoutMs: 60000, intervalMs: 500 });
+  }
+}
+
 const CHECK_FUNCTIONS = {
+  'trace-compare': checkTraceCompare,
   'data-breakpoint': checkDataBreakpoint,
   'uncaught-exception': checkUncaughtException,
   hover: checkHover,

@@ -124,7 +124,8 @@ function renderTrace(title: string, model: TraceViewModel, debugging: boolean): 
   app.replaceChildren(toolbar(title, false));
   app.dataset.state = 'trace';
   const summary = el('p', 'summary');
-  const parts = [model.model ? `${model.backend} · model ${model.model}` : `${model.backend} backend`];
+  const named = model.model && model.model !== model.backend; // replay names itself as its model
+  const parts = [named ? `${model.backend} · model ${model.model}` : `${model.backend} backend`];
   if (model.agreement) parts.push(`model agrees with the real run on ${model.agreement.agreeing} of ${model.agreement.frames} frames`);
   if (debugging) parts.push('click a frame to move the debugger there');
   summary.textContent = parts.join(' · ');
