@@ -29,6 +29,8 @@ SCRIPTS: list[Script] = [
     # loops
     Script("loops-continue", "loops.py", (9, 16), (C, C, C, C, C, C)),
     Script("loops-next", "loops.py", (6,), (N,) * 14),
+    Script("loops-condition", "loops.py", ((9, {"condition": "i > 0"}), (16, {"condition": "n % 4 == 0"})), (C, C, C, C)),
+    Script("loops-hit-count", "loops.py", ((6, {"hitCondition": "3"}), (12, {"hitCondition": ">= 3"})), (C, C, C, C)),
     Script("loops-breakpoints-changed", "loops.py", (9,), (C, "break 13 15", C, C, "break", C)),
     # recursion
     Script("recursion-in-and-out", "recursion.py", (12,), (I, I, I, N, I, N, N, O, N, O, N, N)),
@@ -41,6 +43,7 @@ SCRIPTS: list[Script] = [
     Script("generator-yield-breakpoint", "generator.py", (7,), (C, C, C, C)),
     Script("generator-next", "generator.py", (12,), (N,) * 10),
     Script("generator-step-in", "generator.py", (13,), (I,) * 12),
+    Script("generator-hit-count", "generator.py", ((7, {"hitCondition": "2"}), (14, {"hitCondition": "%2"})), (C, C, C)),
     Script("generator-step-out", "generator.py", (8,), (O, N, I, I, O, C)),
     # callbacks
     Script("callbacks-key-breakpoint", "callbacks.py", (5,), (C, C, C)),

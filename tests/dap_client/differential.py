@@ -70,7 +70,7 @@ class Script:
 
     name: str
     program: str  # a file in tests/dap_programs
-    breakpoints: tuple[int, ...]
+    breakpoints: tuple[int | tuple[int, dict[str, str]], ...]  # a line, or (line, {"condition": ...} / {"hitCondition": ...})
     steps: tuple[str, ...]
     filters: tuple[str, ...] = ()  # setExceptionBreakpoints filters, debugpy's names
 
@@ -222,10 +222,10 @@ class Driver:
             rec.errors.append(f"{command}: {resp.get('message')}")
         return resp.get("body") or {}
 
-    def _set_breakpoints(self, rec: Recording, lines: tuple[int, ...]) -> None:
-        body = self._request(rec, "setBreakpoints", {"source": {"path": str(self.script.path)},
-                                                     "breakpoints": [{"line": n} for n in lines]})
-        for n, bp in zip(lines, body.get("breakpoints", [])):
+    def _set_breakpoints(self, rec: Recording, wanted: tuple[int | tuple[int, dict[str, str]], ...]) -> None:
+        specs = [{"line": w} if isinstance(w, int) else {"line": w[0], **w[1]} for w in wanted]
+        body = self._request(rec, "setBreakpoints", {"source": {"path": str(self.script.path)}, "breakpoints": specs})
+        for n, bp in zip((spec["line"] for spec in specs), body.get("breakpoints", [])):
             rec.breakpoints.append((n, bool(bp.get("verified")), bp.get("line") if bp.get("verified") else None))
 
     def _stop(self, after: str) -> Stop:
