@@ -92,3 +92,13 @@ def test_trace_view_in_emacs(emacs_results: dict):
     # RET on the row of `count += 2` (step 8) went to line 13 of the source buffer
     assert emacs_results["trace_view_row"].split()[:3] == ["8", "line", "13"], emacs_results["trace_view_row"]
     assert emacs_results["after_jump"] == {"buffer": "strawberry.py", "line": 13, "source": True}
+
+
+def test_trace_view_beside_the_real_run_in_emacs(emacs_results: dict):
+    assert emacs_results["compare_columns"] == ["Step", "Predicted", "Line", "Locals changed",
+                                                 "Executed", "Line", "Locals changed"]
+    assert emacs_results["compare_header"].endswith(" · replay · 20 frames (complete)"), emacs_results["compare_header"]
+    _names, *rows = emacs_results["compare_lines"]
+    assert len(rows) == 20 and not any(row.lstrip().startswith("!") for row in rows), rows  # replay agrees
+    # the input set with neuraldbg-set-entry: banana, where the edit made `count += 2`
+    assert rows[0].split()[:3] == ["0", "call", "4"] and rows[0].count("+word='banana'") == 2, rows[0]

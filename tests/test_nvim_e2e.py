@@ -109,3 +109,14 @@ def test_trace_view_in_neovim(nvim_results: dict):
     # <CR> on the row of `count += 1` put the source window's cursor on line 13
     assert re.match(r"^ \s*8\s+line\s+13\s", nvim_results["trace_view_row"]), nvim_results["trace_view_row"]
     assert nvim_results["after_jump"] == {"file": "strawberry.py", "line": 13, "source_window": True}
+
+
+def test_trace_view_beside_the_real_run_in_neovim(nvim_results: dict):
+    lines = nvim_results["compare_lines"]
+    assert lines[0].startswith("count_letter(") and lines[0].endswith(" · replay · 28 frames (complete)"), lines[:3]
+    header = next(line for line in lines if line.lstrip().startswith("step"))
+    assert "predicted event" in header and "│ executed event" in header, header
+    rows = [line for line in lines if re.match(r"^[ !]\s*\d+\s{2}", line)]
+    assert len(rows) == 28 and not any(row.startswith("!") for row in rows), rows  # replay agrees: no divergence
+    predicted, executed = rows[9].split("│")
+    assert "~count=2" in predicted and "~count=2" in executed, rows[9]  # the edit made it `count += 2`

@@ -236,4 +236,27 @@ step("debug adapter entry", function()
   results.dap_adapter = got
 end)
 
+step("trace view beside the real run", function()
+  -- the replay backend: the trace is a prediction (the real run fed back through the model
+  -- path), so the view puts the real run beside it
+  vim.cmd.edit(workdir .. "/strawberry.py")
+  local buf = vim.api.nvim_get_current_buf()
+  local client = client_for(buf)
+  client.settings.neuraldbg.backend = "replay"
+  client:notify("workspace/didChangeConfiguration", { settings = client.settings })
+  assert(vim.wait(30000, function()
+    return nd.status ~= nil and nd.status.backend == "replay" and nd.status.state == "ready"
+  end, 50), "the server did not switch to the replay backend")
+  local row = line_of(buf, "count = 0")
+  vim.api.nvim_win_set_cursor(0, { row, 4 })
+  local view
+  nd.show_trace(buf, function(b)
+    view = b
+  end)
+  assert(vim.wait(60000, function()
+    return view ~= nil
+  end, 50), "the trace view did not open")
+  results.compare_lines = vim.api.nvim_buf_get_lines(view, 0, -1, false)
+end)
+
 finish()

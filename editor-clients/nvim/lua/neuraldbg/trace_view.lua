@@ -119,7 +119,8 @@ function M.render(result)
   local divergence = type(comparison.divergence) == "table" and comparison.divergence or nil
   local confidence = type(comparison.confidence) == "table" and comparison.confidence or nil
   local call = (result.call ~= nil and result.call ~= "") and result.call or result["function"]
-  local backend = result.model and result.model ~= vim.NIL and (result.backend .. " · model " .. result.model) or result.backend
+  local named = type(result.model) == "string" and result.model ~= result.backend -- replay names itself as its model
+  local backend = named and (result.backend .. " · model " .. result.model) or result.backend
   table.insert(lines, string.format("%s · %s · %d frames (%s)", call, backend, #result.frames, result.status))
   table.insert(marks, { #lines, 0, #lines[#lines], "NeuraldbgTraceHeader" })
   if result.error ~= nil and result.error ~= vim.NIL then
