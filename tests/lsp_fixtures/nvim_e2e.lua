@@ -74,6 +74,21 @@ local function line_of(buf, pattern)
   error("no line with " .. pattern)
 end
 
+--- :NeuraldbgTrace's function with the cursor on `count = 0` (inside count_letter, away
+--- from the row jumped to below); returns the view's buffer once it shows.
+local function open_trace_view(buf)
+  local row = line_of(buf, "count = 0")
+  vim.api.nvim_win_set_cursor(0, { row, 4 })
+  local view
+  nd.show_trace(buf, function(b)
+    view = b
+  end)
+  assert(vim.wait(60000, function()
+    return view ~= nil
+  end, 50), "the trace view did not open")
+  return view
+end
+
 step("open strawberry", function()
   vim.cmd.edit(workdir .. "/strawberry.py")
   local buf = vim.api.nvim_get_current_buf()
@@ -123,15 +138,7 @@ end)
 step("trace view", function()
   local buf = vim.api.nvim_get_current_buf()
   local src_win = vim.api.nvim_get_current_win()
-  local row = line_of(buf, "count = 0") -- inside count_letter, away from the row jumped to below
-  vim.api.nvim_win_set_cursor(0, { row, 4 })
-  local view
-  nd.show_trace(buf, function(b)
-    view = b
-  end)
-  assert(vim.wait(60000, function()
-    return view ~= nil
-  end, 50), "the trace view did not open")
+  local view = open_trace_view(buf)
   results.trace_view_filetype = vim.bo[view].filetype
   local lines = vim.api.nvim_buf_get_lines(view, 0, -1, false)
   results.trace_view_lines = lines
@@ -247,15 +254,7 @@ step("trace view beside the real run", function()
   assert(vim.wait(30000, function()
     return nd.status ~= nil and nd.status.backend == "replay" and nd.status.state == "ready"
   end, 50), "the server did not switch to the replay backend")
-  local row = line_of(buf, "count = 0")
-  vim.api.nvim_win_set_cursor(0, { row, 4 })
-  local view
-  nd.show_trace(buf, function(b)
-    view = b
-  end)
-  assert(vim.wait(60000, function()
-    return view ~= nil
-  end, 50), "the trace view did not open")
+  local view = open_trace_view(buf)
   results.compare_lines = vim.api.nvim_buf_get_lines(view, 0, -1, false)
 end)
 
