@@ -28,7 +28,7 @@ from neuraldbg.dap.breakpoints import PENDING, Breakpoint, LineTable, line_table
 from neuraldbg.dap.debugger import Debugger, Ended, Outcome, Stopped
 from neuraldbg.dap.exceptions import FILTERS as EXCEPTION_FILTERS, RAISED, UNCAUGHT, ExceptionStop
 from neuraldbg.dap.rerun import RerunError, rerun_call
-from neuraldbg.dap.stepping import exits_by_exception
+from neuraldbg.dap.stepping import exits_by_exception, return_values
 from neuraldbg.dap.launch import LaunchConfig, LaunchError, Launched, prepare, settings_for
 from neuraldbg.dap.protocol import BadMessage, Connection
 from neuraldbg.dap.safe_eval import EvalError, evaluate, parse_new_value
@@ -115,6 +115,7 @@ class DebugAdapter:
         self._refs: dict[int, _Ref] = {}
         self._ref_ids = itertools.count(1)
         self._stop_frames: list[FrameRef] = []
+        self._returns: list[tuple[str, str]] = []  # (function, value): the "(return) f" values at this stop
         self._restarts = 0
         self._handlers: dict[str, Callable[[dict[str, Any]], Any]] = {
             "initialize": self.initialize,
@@ -309,6 +310,7 @@ class DebugAdapter:
         if sim.current is None:
             raise LaunchError(f"the trace of {launched.target.function.qualname} has no frames: {sim.error or 'unknown error'}")
         self.table = line_table(launched.target.source, launched.target.index.functions, launched.target.function.qualname)
+        debugger.generator_returns = self.table.generator_returns
         for bps in self.breakpoints.values():
             for bp in bps:
                 bp.hits.clear()
@@ -523,6 +525,7 @@ class DebugAdapter:
         refs = stack_refs(trace, self.registry, self.session_id, self.launched.config.program,
                           self.launched.target.function.def_line, returned=self.debugger.returned)
         self._stop_frames = refs
+        self._returns = return_values(trace.frames, self.debugger.returns, refs[-1].step) if refs else []
         self.registry.publish(self.session_id, refs)
 
     def _frame(self, frame_id: Any) -> FrameRef:
@@ -576,11 +579,9 @@ class DebugAdapter:
         """(name, repr, evaluateName) of a frame's variables."""
         out = [(name, value, name) for name, value in ref.trace.locals_at(ref.step).items()]
         frame = ref.trace.frames[ref.step]
-        last = ref.trace.frames[-1]
-        if (ref.top and ref.step != len(ref.trace.frames) - 1 and last.event == "return" and last.value is not None
-                and not exits_by_exception(ref.trace.frames, len(ref.trace.frames) - 1)):
-            # A stop in the caller right after a return: debugpy's "(return) name" value.
-            out.append((f"(return) {last.function.rsplit('.', 1)[-1]}", last.value, None))
+        if ref.top:
+            # What the calls of this frame returned during the step (debugpy's return values).
+            out += [(f"(return) {name}", value, None) for name, value in self._returns]
         if ref.top and frame.event == "return" and frame.value is not None and not exits_by_exception(ref.trace.frames, ref.step):
             out.append(("(return)", frame.value, None))
         if ref.top and frame.event == "exception" and frame.value is not None:

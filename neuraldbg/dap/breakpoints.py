@@ -13,6 +13,7 @@ statement's first line. Frames exist only for functions of the program file.
 from __future__ import annotations
 
 import ast
+import dis
 import re
 import types
 from collections.abc import Mapping
@@ -33,6 +34,8 @@ class LineTable:
     entry: str
     def_lines: frozenset[int] = frozenset()  # where call events are (a def line; not a generator resuming)
     binds: dict[int, int] = field(default_factory=dict)  # a continuation line without line events -> its statement
+    # generator function -> lines where it really returns (its other return events are yields)
+    generator_returns: dict[str, frozenset[int]] = field(default_factory=dict)
 
     def resolve(self, line: int) -> tuple[int | None, str | None]:
         """(line to use, problem): a line inside a function but without code
@@ -91,22 +94,43 @@ def line_table(source: str, functions: list[FunctionInfo], entry: str) -> LineTa
     for line in lines:
         binds.pop(line, None)
     def_lines = frozenset(node.lineno for node in defs.values())
-    return LineTable(lines, ranges, entry, def_lines, binds)
+    return LineTable(lines, ranges, entry, def_lines, binds, generator_returns(source))
+
+
+def _code_objects(source: str) -> list[types.CodeType]:
+    """Every code object of the file as this interpreter compiles it."""
+    try:
+        code = compile(source, "<breakpoints>", "exec", dont_inherit=True)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return []
+    out, todo = [], [code]
+    while todo:
+        co = todo.pop()
+        out.append(co)
+        todo.extend(c for c in co.co_consts if isinstance(c, types.CodeType))
+    return out
 
 
 def event_lines(source: str) -> set[int]:
     """Lines where this interpreter's bytecode starts a line (where a line
-    event can come): every code object of the compiled file."""
-    try:
-        code = compile(source, "<breakpoints>", "exec", dont_inherit=True)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return set()
-    out: set[int] = set()
-    todo = [code]
-    while todo:
-        co = todo.pop()
-        out.update(line for _s, _e, line in co.co_lines() if line is not None)
-        todo.extend(c for c in co.co_consts if isinstance(c, types.CodeType))
+    event can come)."""
+    return {line for co in _code_objects(source) for _s, _e, line in co.co_lines() if line is not None}
+
+
+_CO_GENERATOR = 0x20
+
+
+def generator_returns(source: str) -> dict[str, frozenset[int]]:
+    """Generator function (qualname as frames name it) -> the lines of its
+    return instructions: a return event elsewhere is a yield (pydevd's test)."""
+    out: dict[str, frozenset[int]] = {}
+    for co in _code_objects(source):
+        if not co.co_flags & _CO_GENERATOR:
+            continue
+        qualname = getattr(co, "co_qualname", co.co_name).replace(".<locals>", "")
+        lines = {ins.positions.lineno if ins.positions else None for ins in dis.get_instructions(co)
+                 if ins.opname in ("RETURN_VALUE", "RETURN_CONST")}
+        out[qualname] = frozenset(line for line in lines if line is not None)
     return out
 
 

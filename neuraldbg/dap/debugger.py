@@ -16,13 +16,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from neuraldbg.backends.base import CancelToken, Cancelled
 from neuraldbg.dap.breakpoints import Breakpoint, condition_holds, counts_at, reached
 from neuraldbg.dap.exceptions import RAISED, UNCAUGHT, ExceptionStop, escaping_raise, exception_stop
-from neuraldbg.dap.stepping import Kind, Verdict, Walk, just_raised
+from neuraldbg.dap.stepping import Kind, ReturnRecords, Verdict, Walk, record_returns
 from neuraldbg.simulation.simulation import Simulation
 from neuraldbg.trace.frames import Frame
 
@@ -72,6 +72,10 @@ class Debugger:
     # The stop is in the caller right after the current frame (a return):
     # where a step out lands, as debugpy shows it (the calling line, mid-way).
     returned: bool = False
+    # What calls returned during steps, shown as debugpy's "(return) f" values (stepping.record_returns).
+    returns: ReturnRecords = field(default_factory=dict)
+    # Generator functions -> the lines of their real returns (their other return events are yields).
+    generator_returns: Mapping[str, frozenset[int]] = field(default_factory=dict)
     _stop: Stopped | None = None
 
     # -- helpers -----------------------------------------------------------------
@@ -160,7 +164,9 @@ class Debugger:
             self._stop = Stopped("pause")
             return True
         frames = self.sim.frames
-        if frame.event == "exception" and self.break_on_exceptions and just_raised(frames, step):
+        # "Raised Exceptions" stops on each exception event, where it is raised and in each
+        # frame it then passes through, as pydevd does.
+        if frame.event == "exception" and self.break_on_exceptions:
             exc = exception_stop(self.sim.trace(), step, "always", source=self.source, path=self.path)
             self._stop = Stopped("exception", description=exc.description, text=exc.type_name, exception=exc)
             return True
@@ -196,10 +202,18 @@ class Debugger:
         if cur is None:
             return
         walk = Walk.start(kind, cur, self.returned)
-        if kind == "out" and cur.event == "return" and not self.returned and cur.depth > 0:
-            self.returned = True  # a return stop is in the callee: out goes to the caller at once
-            return
-        self.returned = False
+        start, returned = len(sim.frames) - 1, self.returned
+        try:
+            if kind == "out" and cur.event == "return" and not self.returned and cur.depth > 0:
+                self.returned = True  # a return stop is in the callee: out goes to the caller at once
+                return
+            self.returned = False
+            self._walk_from(walk)
+        finally:
+            record_returns(sim.frames, kind, start, returned, self.returns, self.generator_returns)
+
+    def _walk_from(self, walk: Walk) -> None:
+        sim = self.sim
         predicted = sim.engine.predicted
         while True:
             cur = sim.current
@@ -228,6 +242,7 @@ class Debugger:
         """After configurationDone: stop on the entry frame or run to the
         first breakpoint (one on the def line stops at once)."""
         self.returned = False
+        self.returns.clear()
         if stop_on_entry or self.sim.current is None:
             return self._outcome("entry", -1) if self.sim.done else Stopped("entry")
         if self._check(0, self.sim.current):

@@ -145,6 +145,7 @@ _BUILTINS: dict[str, Callable[..., Any]] = {
     "type": lambda x: type(x).__name__,  # a name, not the class object
 }
 _KEYWORDS_ALLOWED = {"sorted": {"reverse"}, "enumerate": {"start"}, "round": {"ndigits"}}
+BUILTIN_NAMES: tuple[str, ...] = tuple(sorted(_BUILTINS))  # what an expression may call
 
 
 def compile_expression(text: str) -> ast.Expression:

@@ -13,21 +13,23 @@ frame, whether the step goes on or ends.
 - step out: the return of the current frame, shown in the caller on the
   calling line (debugpy's stop; :attr:`Verdict.RETURNED`).
 
-Exception events are passed (the exception filters decide); a frame that an
-exception leaves is, for a step in (or a step over past its own frame), a
-stop in the caller on the calling line, as pydevd shows that return event.
+A step in (or a step over past its own frame) that meets a return event
+stops in the caller on the calling line, as pydevd shows a return event (a
+frame that an exception leaves included). Exception events are passed: the
+exception filters decide.
 
 Where neuraldbg differs on purpose: a step in or over also stops on the
-frame's own return event (pdb's ``--Return--``, with the ``(return)``
-value), except when the frame exits by an exception. Such a return stop is a
-stop in the callee; a step out from it goes to the caller at once.
+return event of the frame it started in (pdb's ``--Return--``, with the
+``(return)`` value), unless an exception leaves that frame. Such a return
+stop is a stop in the callee; the next step goes on as debugpy's step would
+have (a step out from it goes to the caller at once).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
-from typing import Literal, Sequence
+from typing import Literal, Mapping, Sequence
 
 from neuraldbg.trace.frames import Frame
 
@@ -107,34 +109,86 @@ class Walk:
 
     def see(self, frames: Sequence[Frame], i: int) -> Verdict:
         f = frames[i]
-        if self.kind == "in" or not self.alive:
-            return _step_in(frames, i)
-        if f.depth > self.depth:
-            return Verdict.GO  # inside a callee
+        if not self.alive:
+            return _step_in(frames, i, own=False)
+        if f.depth > self.depth:  # inside a callee
+            return _step_in(frames, i, own=False) if self.kind == "in" else Verdict.GO
         if f.depth < self.depth:
             # The frame ended without a return event (a predicted trace may skip it).
             self.alive = False
-            return _step_in(frames, i) if self.kind == "over" else Verdict.STOP
-        if self.kind == "out":
-            return Verdict.RETURNED if f.event == "return" else Verdict.GO
-        # step over, in the same frame
-        if f.event == "line":
-            return Verdict.STOP
+            return Verdict.STOP if self.kind == "out" else _step_in(frames, i, own=False)
         if f.event == "return":
             self.alive = False
-            return Verdict.GO if exits_by_exception(frames, i) else Verdict.STOP
+            if self.kind == "out":
+                return Verdict.RETURNED
+            if self.kind == "over" and exits_by_exception(frames, i):
+                return Verdict.GO  # pydevd: no stop on its own frame's return; on as a step in
+            return _step_in(frames, i, own=True)
+        if f.event == "line":
+            return Verdict.GO if self.kind == "out" else Verdict.STOP
         if f.event == "call":
             self.alive = False  # a new call at this depth: the frame already ended
-            return Verdict.GO
         return Verdict.GO  # an exception event: the filters decide
 
 
-def _step_in(frames: Sequence[Frame], i: int) -> Verdict:
+def _step_in(frames: Sequence[Frame], i: int, *, own: bool) -> Verdict:
+    """A step in (or a step over past its own frame): the next line event
+    anywhere; a return event is a stop in the caller on the calling line,
+    as pydevd shows it, except the step's own frame's return, where
+    neuraldbg stops in the frame with its value (pdb's ``--Return--``)."""
     f = frames[i]
     if f.event == "line":
         return Verdict.STOP
     if f.event == "return":
-        # A frame an exception leaves: pydevd stops on that return event and
-        # shows the caller on its calling line (where the exception arrives).
-        return Verdict.RETURNED if exits_by_exception(frames, i) else Verdict.STOP
+        return Verdict.STOP if own and not exits_by_exception(frames, i) else Verdict.RETURNED
     return Verdict.GO  # a call (the step lands on the callee's first line), an exception event
+
+# (depth of the returning frame, its function, the value), per frame index of the return
+ReturnRecords = dict[int, tuple[int, str, str]]
+
+
+def record_returns(frames: Sequence[Frame], kind: Kind, start: int, returned: bool, records: ReturnRecords,
+                   generator_returns: Mapping[str, frozenset[int]] | None = None) -> None:
+    """Note the return values pydevd keeps for the step that began at frame
+    ``start`` (``showReturnValue``): a step in keeps every return; a step
+    over, the returns of its frame's callees and its own, then every return
+    once it left its frame; a step out, its frame's own return.
+    ``generator_returns``: the lines where each generator function really
+    returns (its other return events are yields, which pydevd does not count)."""
+    gens = generator_returns or {}
+
+    def take(i: int) -> None:
+        f = frames[i]
+        if f.value is not None and (f.function not in gens or f.line in gens[f.function]):
+            records[i] = (f.depth, f.function, f.value)
+
+    if not frames:
+        return
+    walk = Walk.start(kind, frames[start], returned)
+    if frames[start].event == "return" and not returned:
+        take(start)  # the return stop the step leaves from
+    for i in range(start + 1, len(frames)):
+        f = frames[i]
+        if f.event == "return":
+            if kind == "in" or not walk.alive:
+                take(i)
+            elif (kind == "over" and f.depth in (walk.depth, walk.depth + 1)) or (kind == "out" and f.depth == walk.depth):
+                take(i)
+        walk.see(frames, i)
+
+
+def return_values(frames: Sequence[Frame], records: ReturnRecords, top: int) -> list[tuple[str, str]]:
+    """debugpy's "(return) name" values of the frame shown at ``top``: the
+    returns into it noted so far (the last value of each name), kept while
+    it runs, as pydevd keeps them in the frame."""
+    if not frames or not records:
+        return []
+    depth = frames[top].depth
+    now = len(frames) - 1
+    call = next((i for i in range(top, -1, -1) if frames[i].event == "call" and frames[i].depth == depth), 0)
+    out: dict[str, str] = {}
+    for i in sorted(records):
+        d, function, value = records[i]
+        if call < i <= now and d == depth + 1:
+            out[function] = value
+    return list(out.items())
