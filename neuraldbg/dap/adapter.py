@@ -26,6 +26,7 @@ from neuraldbg.config import Settings
 from neuraldbg.dap import variables as dapvars
 from neuraldbg.dap.breakpoints import PENDING, Breakpoint, LineTable, line_table, make_breakpoint
 from neuraldbg.dap.debugger import Debugger, Ended, Outcome, Stopped
+from neuraldbg.dap.features import FEATURE_CAPABILITIES, DebugFeatures, FeatureError
 from neuraldbg.dap.exceptions import FILTERS as EXCEPTION_FILTERS, RAISED, UNCAUGHT, ExceptionStop
 from neuraldbg.dap.rerun import RerunError, rerun_call
 from neuraldbg.dap.stepping import exits_by_exception, return_values
@@ -55,6 +56,7 @@ CAPABILITIES: dict[str, Any] = {
     "supportsRestartRequest": True,
     "supportsTerminateRequest": True,
     "supportsCancelRequest": False,
+    **FEATURE_CAPABILITIES,
     "supportsExceptionInfoRequest": True,
     "exceptionBreakpointFilters": EXCEPTION_FILTERS,
 }
@@ -123,7 +125,6 @@ class DebugAdapter:
             "attach": self.attach,
             "setBreakpoints": self.set_breakpoints,
             "setExceptionBreakpoints": self.set_exception_breakpoints,
-            "setFunctionBreakpoints": self.set_function_breakpoints,
             "configurationDone": self.configuration_done,
             "stackTrace": self.stack_trace,
             "scopes": self.scopes,
@@ -146,6 +147,8 @@ class DebugAdapter:
             "cancel": self.cancel,
             "neuraldbg/trace": self.custom_trace,
         }
+        self.features = DebugFeatures(self, self._bp_ids)
+        self._handlers.update(self.features.handlers())
 
     # == running ===================================================================
     def serve(self) -> None:
@@ -209,7 +212,7 @@ class DebugAdapter:
             if handler is None:
                 raise RequestError(f"unknown request {command!r}")
             result = handler(args)
-        except (RequestError, LaunchError, TargetError, EvalError, SimulationError, BackendError) as exc:
+        except (RequestError, LaunchError, TargetError, EvalError, SimulationError, BackendError, FeatureError) as exc:
             self.conn.respond(msg, error=str(exc))
             return
         except Exception as exc:
@@ -280,6 +283,7 @@ class DebugAdapter:
     # == lifecycle ====================================================================
     def initialize(self, args: dict[str, Any]) -> dict[str, Any]:
         self.lines_start_at1 = args.get("linesStartAt1", True) is not False
+        self.features.initialize(args)
         return dict(CAPABILITIES)
 
     def attach(self, args: dict[str, Any]) -> None:
@@ -304,7 +308,9 @@ class DebugAdapter:
         debugger = Debugger(sim, self._verified_breakpoints, self._debugger_output,
                             break_on_exceptions=self.break_on_exceptions, break_on_uncaught=self.break_on_uncaught,
                             cancel=self._cancel, source=launched.target.source, path=launched.config.program,
-                            pause_requested=self._pause, model_lock=launched.run.model_lock)
+                            pause_requested=self._pause, model_lock=launched.run.model_lock,
+                            extra_stops=self.features.stop_test(),
+                            extra_active=lambda: bool(self.features.data.active or self.features.functions.active))
         with debugger.generating():
             sim.start(self._cancel)
         if sim.current is None:
@@ -441,11 +447,6 @@ class DebugAdapter:
             self.debugger.break_on_uncaught = self.break_on_uncaught
         return {"breakpoints": [{"verified": f in (RAISED, UNCAUGHT)} for f in filters]}
 
-    def set_function_breakpoints(self, args: dict[str, Any]) -> dict[str, Any]:
-        specs = args.get("breakpoints") or []
-        return {"breakpoints": [{"verified": False, "message": "function breakpoints are not supported; set a line breakpoint"}
-                                for _ in (specs if isinstance(specs, list) else [])]}
-
     # == motions =======================================================================
     def _motion(self, args: dict[str, Any], run: Callable[[Debugger], Outcome],
                 body: dict[str, Any] | None = None) -> Then:
@@ -458,6 +459,8 @@ class DebugAdapter:
         return self._motion(args, lambda d: d.next())
 
     def step_in(self, args: dict[str, Any]) -> Then:
+        if args.get("targetId") is not None:
+            return self._motion(args, self.features.step_in_target(args["targetId"]))
         return self._motion(args, lambda d: d.step_in())
 
     def step_out(self, args: dict[str, Any]) -> Then:
