@@ -26,10 +26,11 @@ from neuraldbg.config import Settings
 from neuraldbg.dap import variables as dapvars
 from neuraldbg.dap.breakpoints import PENDING, Breakpoint, LineTable, line_table, make_breakpoint
 from neuraldbg.dap.debugger import Debugger, Ended, Outcome, Stopped
-from neuraldbg.dap.features import FEATURE_CAPABILITIES, DebugFeatures, FeatureError
 from neuraldbg.dap.exceptions import FILTERS as EXCEPTION_FILTERS, RAISED, UNCAUGHT, ExceptionStop
 from neuraldbg.dap.rerun import RerunError, rerun_call
 from neuraldbg.dap.stepping import exits_by_exception, return_values
+from neuraldbg.dap.features import FEATURE_CAPABILITIES, DebugFeatures, FeatureError
+from neuraldbg.dap.goto_step import GO_TO_STEP, go_to_step_motion
 from neuraldbg.dap.launch import LaunchConfig, LaunchError, Launched, prepare, settings_for
 from neuraldbg.dap.protocol import BadMessage, Connection
 from neuraldbg.dap.safe_eval import EvalError, evaluate, parse_new_value
@@ -146,6 +147,7 @@ class DebugAdapter:
             "threads": self.threads,
             "cancel": self.cancel,
             "neuraldbg/trace": self.custom_trace,
+            GO_TO_STEP: lambda args: self._motion(args, go_to_step_motion(args)),  # the trace views' frame clicks
         }
         self.features = DebugFeatures(self, self._bp_ids)
         self._handlers.update(self.features.handlers())
@@ -739,7 +741,7 @@ class DebugAdapter:
         return {"trace": sim.trace().to_json(), "step": len(sim.frames) - 1, "done": sim.done}
 
 
-_MOTIONS = {"next", "stepIn", "stepOut", "continue", "stepBack", "reverseContinue", "configurationDone", "restart"}
+_MOTIONS = {"next", "stepIn", "stepOut", "continue", "stepBack", "reverseContinue", "configurationDone", "restart", GO_TO_STEP}
 
 
 def _thread(args: dict[str, Any]) -> None:
