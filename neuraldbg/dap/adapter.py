@@ -25,7 +25,7 @@ from neuraldbg.backends.base import BackendError, CancelToken
 from neuraldbg.config import Settings
 from neuraldbg.dap import variables as dapvars
 from neuraldbg.dap.breakpoints import PENDING, Breakpoint, LineTable, line_table, make_breakpoint
-from neuraldbg.dap.debugger import Debugger, Ended, Outcome, Stopped
+from neuraldbg.dap.debugger import Debugger, Ended, Outcome
 from neuraldbg.dap.exceptions import FILTERS as EXCEPTION_FILTERS, RAISED, UNCAUGHT, ExceptionStop
 from neuraldbg.dap.rerun import RerunError, rerun_call
 from neuraldbg.dap.stepping import exits_by_exception, return_values

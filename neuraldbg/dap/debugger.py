@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from neuraldbg.backends.base import CancelToken, Cancelled
 from neuraldbg.dap.breakpoints import Breakpoint, condition_holds, counts_at, reached
-from neuraldbg.dap.exceptions import RAISED, UNCAUGHT, ExceptionStop, escaping_raise, exception_stop
+from neuraldbg.dap.exceptions import ExceptionStop, escaping_raise, exception_stop
 from neuraldbg.dap.stepping import Kind, ReturnRecords, Verdict, Walk, record_returns
 from neuraldbg.simulation.simulation import Simulation
 from neuraldbg.trace.frames import Frame
