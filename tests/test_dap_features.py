@@ -354,3 +354,25 @@ def test_bad_feature_requests_get_one_line_errors(dap: DapClient) -> None:
     assert info["dataId"] is None and "nope is not a local variable of count_letter" in info["description"]
     # The session goes on.
     assert dap.step("continue")["reason"] == "breakpoint"
+
+
+def test_step_back_over_a_call_stops_at_a_data_breakpoint_inside_it(dap: DapClient) -> None:
+    truth = truth_of(RECURSION, "fib_list", "fib_list(5)")
+    source = RECURSION.read_text()
+    changes = changes_in_leaf(truth, "fib", "a")
+    stop = dap.start(RECURSION, allowExecution=True, function="fib_list", args="fib_list(5)", backend="exec",
+                     breakpoints=[{"line": line_of(source, "a, b = b, a + b")}])
+    scope = dap.req("scopes", {"frameId": top_frame_id(dap)})["scopes"][0]["variablesReference"]
+    data_id = dap.req("dataBreakpointInfo", {"variablesReference": scope, "name": "a"})["dataId"]
+    end = steps_on(truth, line_of(source, "return out"))[0]
+    dap.set_breakpoints(RECURSION, [{"line": line_of(source, "return out")}])
+    assert dap.step("continue")["reason"] == "breakpoint" and dap.trace()["step"] == end
+    dap.req("setDataBreakpoints", {"breakpoints": [{"dataId": data_id}]})
+    assert dap.step("stepBack")["reason"] == "step"  # the loop's last test: no call in between
+    here = dap.trace()["step"]
+    assert truth.frames[here].function == "fib_list" and truth.frames[here - 1].function == "fib"
+    # The next step back passes fib(4): it stops at a's last change in there, not on the calling line.
+    stop = dap.step("stepBack")
+    assert stop["reason"] == "data breakpoint", stop
+    assert dap.trace()["step"] == max(c for c in changes if c < here)
+    assert [f["name"] for f in dap.stack()] == ["fib", "fib_list"]

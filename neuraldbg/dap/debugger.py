@@ -280,6 +280,11 @@ class Debugger:
             cur = sim.current
             assert cur is not None
             if cur.depth > depth or (cur.event == "call" and cur.depth > 0 and cur.depth >= depth):
+                if self.extra_stops is not None:
+                    # A data or function breakpoint inside the call stepped back over stops there, as going forwards.
+                    inside = self.extra_stops(sim.frames, len(sim.frames) - 1, False)
+                    if inside is not None:
+                        return inside
                 sim.step_back()
                 continue
             break
