@@ -376,3 +376,38 @@ def test_step_back_over_a_call_stops_at_a_data_breakpoint_inside_it(dap: DapClie
     assert stop["reason"] == "data breakpoint", stop
     assert dap.trace()["step"] == max(c for c in changes if c < here)
     assert [f["name"] for f in dap.stack()] == ["fib", "fib_list"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_step_over_stops_at_data_and_function_breakpoints_in_the_call_it_passes(
+        dap: DapClient, backend: str, tmp_path: Path) -> None:
+    program = write(tmp_path, "callback.py", CALLBACK)
+    truth = truth_of(program, "order", CALLBACK_CALL)
+    call_line = line_of(CALLBACK, "ranked = sorted(words, key=by_len)")
+    first = steps_on(truth, line_of(CALLBACK, "size = len(word)"))[0]
+    stop = dap.start(program, allowExecution=True, function="order", args=CALLBACK_CALL, backend=backend,
+                     breakpoints=[{"line": call_line}])
+    assert stop["reason"] == "breakpoint"
+    fn = dap.req("setFunctionBreakpoints", {"breakpoints": [{"name": "by_len"}]})["breakpoints"][0]
+    stop = dap.step("next")
+    assert stop["reason"] == "function breakpoint" and stop["hitBreakpointIds"] == [fn["id"]]
+    assert dap.trace()["step"] == first
+    # In by_len: watch size once it is bound, then step out: the next calls of by_len run before the caller
+    # goes on, and size is set in the first of them.
+    scope = dap.req("scopes", {"frameId": top_frame_id(dap)})["scopes"][0]["variablesReference"]
+    assert dap.req("dataBreakpointInfo", {"variablesReference": scope, "name": "size"})["dataId"] is None  # not bound yet
+    dap.req("setFunctionBreakpoints", {"breakpoints": []})
+    assert dap.step("next")["reason"] == "step"
+    bound = dap.trace()["step"]
+    scope = dap.req("scopes", {"frameId": top_frame_id(dap)})["scopes"][0]["variablesReference"]
+    data_id = dap.req("dataBreakpointInfo", {"variablesReference": scope, "name": "size"})["dataId"]
+    dap.req("setDataBreakpoints", {"breakpoints": [{"dataId": data_id}]})
+    stop = dap.step("stepOut")
+    if stop["reason"] == "step" and truth.frames[dap.trace()["step"]].event == "return":
+        stop = dap.step("stepOut")  # neuraldbg stops on the return event first (pdb's --Return--)
+    assert stop["reason"] == "data breakpoint", stop
+    step = dap.trace()["step"]
+    assert truth.frames[step].function == "by_len" and truth.locals_at(step)["word"] == "'a'"
+    assert stop["description"] == f"size = {truth.locals_at(step)['size']}"
+    assert dap.step("reverseContinue")["reason"] == "data breakpoint"
+    assert dap.trace()["step"] == bound
