@@ -471,3 +471,18 @@ def test_set_variable_of_an_item_is_refused(dap: DapClient, program: Path) -> No
     out = next(v for v in dap.req("variables", {"variablesReference": ref})["variables"] if v["name"] == "out")
     assert "item inside it" in dap.fail("setVariable", {"variablesReference": out["variablesReference"], "name": "0",
                                                         "value": "'x'"})
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_raised_and_uncaught_together(dap: DapClient, program: Path, backend: str) -> None:
+    # debugpy: each frame the exception passes through, then the uncaught stop where it was raised, then the end
+    raise_line = line_of('raise ValueError("too big: %d" % x)')
+    stop = start(dap, program, "uncaught(5)", backend, filters=["raised", "uncaught"])
+    assert stop["reason"] == "exception" and frames_of(dap)[0] == ("boom", raise_line)
+    assert dap.req("exceptionInfo", {"threadId": 1})["breakMode"] == "always"
+    assert dap.step("continue")["reason"] == "exception"
+    assert frames_of(dap) == [("uncaught", line_of("y = boom(x)"))]
+    assert dap.step("continue")["reason"] == "exception"
+    assert frames_of(dap)[0] == ("boom", raise_line)
+    assert dap.req("exceptionInfo", {"threadId": 1})["breakMode"] == "unhandled"
+    assert dap.step("continue") == {"terminated": True, "exitCode": 1}

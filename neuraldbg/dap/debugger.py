@@ -74,6 +74,9 @@ class Debugger:
     returned: bool = False
     # What calls returned during steps, shown as debugpy's "(return) f" values (stepping.record_returns).
     returns: ReturnRecords = field(default_factory=dict)
+    # Stopped on an uncaught exception: the call has in fact ended (debugpy shows it after the
+    # program's end), so any step from there ends the session, passing no other stop.
+    unhandled: bool = False
     # Generator functions -> the lines of their real returns (their other return events are yields).
     generator_returns: Mapping[str, frozenset[int]] = field(default_factory=dict)
     _stop: Stopped | None = None
@@ -110,6 +113,9 @@ class Debugger:
         self._retryable()
         self._stop = None
         start = self.step
+        if self.unhandled:
+            self.unhandled = False
+            move = lambda: self.sim.run(cancel=self.cancel)  # noqa: E731
         try:
             with self.generating():
                 move()
@@ -140,6 +146,7 @@ class Debugger:
                 while len(sim.frames) - 1 > site:
                     sim.step_back()
                 self.returned = False
+                self.unhandled = True
                 return Stopped("exception", description=exc.description, text=exc.type_name, exception=exc)
             failed = sim.status in ("error", "truncated")
             if failed and sim.error:
@@ -242,6 +249,7 @@ class Debugger:
         """After configurationDone: stop on the entry frame or run to the
         first breakpoint (one on the def line stops at once)."""
         self.returned = False
+        self.unhandled = False
         self.returns.clear()
         if stop_on_entry or self.sim.current is None:
             return self._outcome("entry", -1) if self.sim.done else Stopped("entry")
@@ -269,6 +277,7 @@ class Debugger:
         """The reverse of ``next``: back one frame, then on through any
         deeper frames (a call stepped over) and callee entry frames."""
         sim = self.sim
+        self.unhandled = False
         if len(sim.frames) <= 1:
             return Stopped("entry", description="at the start of the trace")
         depth = sim.current.depth if sim.current else 0
@@ -296,6 +305,7 @@ class Debugger:
         hit: list[int] = []
         found: list[Stopped] = []
         self.returned = False
+        self.unhandled = False
 
         def stop(step: int, frame: Frame) -> bool:
             if self.extra_stops is not None:
