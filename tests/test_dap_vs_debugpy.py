@@ -92,15 +92,6 @@ KNOWN: dict[str, Known] = {
         "frame (passed: neuraldbg has no such frame, its tracer folds the comprehension into main) and the "
         "next 'next', sent in that frame, steps over sq(2); neuraldbg's 'next' from sq's return goes on into "
         "the next call, as debugpy itself does between the calls of sq(a) + sq(b) (nested-in-over)"),
-    "method-steps": Known(8, "step at main:20 depth 1 [big=False, c=<method.Counter object at 0x…>]",
-                          "step at main:21 depth 1 [big=True, c=<method.Counter object at 0x…>]",
-                          BUG + "next from check's return, where add returns at once (return self.check()), lands "
-                          "on main's next line; debugpy on main's calling line"),
-    "caught-raised-filter": Known(1, "exception ValueError at checked:10 depth 2 [text='x1']", "end(exit 0)",
-                                  BUG + "'Raised Exceptions' stops only where the exception is raised; debugpy "
-                                  "stops again in each frame it passes through (checked:10, main:16)"),
-    "uncaught-both-filters": Known(1, "exception ZeroDivisionError at main:11 depth 1 [first=2.0]", "end(exit 1)",
-                                   BUG + "'Raised Exceptions' stops only where the exception is raised (as above)"),
     "generator-step-out": Known(1, "breakpoint at evens:8 depth 2 [k=2, limit=5]",
                                 "step at main:13 depth 1 [seen=[0], value=0]",
                                 BUG + "step out of a generator stops at its yield; debugpy (and pdb) run on to its "
