@@ -49,6 +49,8 @@ SCRIPTS: list[Script] = [
     Script("callbacks-key-breakpoint", "callbacks.py", (5,), (C, C, C)),
     Script("callbacks-step", "callbacks.py", (20,), (I, N, N, I, O, N, I, I, N, N, N)),
     Script("callbacks-next-over-breakpoint", "callbacks.py", (20, 15), (N, C, C, C)),
+    Script("callbacks-function-breakpoints", "callbacks.py", (), (C, C, N, C, C, C), functions=("by_length", "inc")),
+    Script("method-function-breakpoint", "method.py", (), (C, N, C), functions=("check",)),
     Script("callbacks-step-out", "callbacks.py", (6, 10), (O, C, O, N, I, O, C)),
     # exceptions, caught and uncaught
     Script("caught-steps", "caught.py", (16,), (I, I, N, N, N, N, N)),
@@ -81,13 +83,14 @@ class Known:
     debugpy: str
     neuraldbg: str
     reason: str
-    breakpoints: tuple[tuple[int, bool, int | None], ...] | None = None  # neuraldbg's setBreakpoints answers, when they differ
+    # neuraldbg's setBreakpoints answers (line asked, verified, line bound), where they differ from debugpy's
+    breakpoints: tuple[tuple[int, bool, int | None], ...] | None = None
 
 
 BUG = "known bug, see /work/notes/dap-divergences.md: "
 KNOWN: dict[str, Known] = {
     "comprehension-steps": Known(
-        3, "step at main:11 depth 1 [n=3, squares=[0, 1, 4]]", "step at sq:5 depth 2 [x=2]",
+        3, "step at main:11 depth 1 [(return) <listcomp>=[0, 1, 4], n=3, squares=[0, 1, 4]]", "step at sq:5 depth 2 [x=2]",
         "Python 3.11 gives a comprehension a frame of its own: back from sq(1), pydevd stops in the <listcomp> "
         "frame (passed: neuraldbg has no such frame, its tracer folds the comprehension into main) and the "
         "next 'next', sent in that frame, steps over sq(2); neuraldbg's 'next' from sq's return goes on into "
@@ -96,10 +99,19 @@ KNOWN: dict[str, Known] = {
                                 "step at main:13 depth 1 [seen=[0], value=0]",
                                 BUG + "step out of a generator stops at its yield; debugpy (and pdb) run on to its "
                                 "real return or a breakpoint"),
-    "callbacks-step-out": Known(5, "step at main:20 depth 1 [words=['ccc', 'a', 'bb']]",
-                                "step at main:21 depth 1 [ordered=['a', 'bb', 'ccc'], words=['ccc', 'a', 'bb']]",
+    "callbacks-step-out": Known(5, "step at main:20 depth 1 [(return) by_length=2, words=['ccc', 'a', 'bb']]",
+                                "step at main:21 depth 1 [(return) by_length=2, ordered=['a', 'bb', 'ccc'], "
+                                "words=['ccc', 'a', 'bb']]",
                                 BUG + "stepIn from a callback's return (called by sorted) goes to main's next line; "
                                 "debugpy stops on main's calling line, as step out does"),
+    "callbacks-function-breakpoints": Known(
+        0, "function breakpoint at by_length:4 depth 2 [word='ccc']",
+        "function breakpoint at by_length:5 depth 2 [word='ccc']",
+        BUG + "a function breakpoint stops on the function's first line; debugpy on its def line (the call event)"),
+    "method-function-breakpoint": Known(
+        0, "function breakpoint at check:13 depth 3 [self=<method.Counter object at 0x…>]",
+        "function breakpoint at check:14 depth 3 [self=<method.Counter object at 0x…>]",
+        BUG + "a function breakpoint stops on the function's first line; debugpy on its def line (the call event)"),
 }
 
 

@@ -20,10 +20,11 @@ every program in tests/dap_programs/ is ``def main(): ...`` plus
   (``special variables``, ``function variables``, ``class variables``,
   ``protected variables``) are expanded into the variables they hold (they are
   locals, grouped by kind) and pydevd's ``__exception__`` is dropped;
-  neuraldbg's pseudo-variables ``(return)``, ``(return) f`` and
-  ``(exception)`` are dropped (debugpy runs with ``showReturnValue: false``;
-  with it on, it lists the value of every call stepped over, which neuraldbg
-  does not); ``at 0x...`` addresses are blanked and debugpy's ``__main__.``
+  neuraldbg's pseudo-variables ``(return)`` and ``(exception)`` on its own
+  return and exception stops are dropped (debugpy makes no such stops);
+  debugpy runs with ``showReturnValue: true`` and its ``(return) f`` entries
+  (the values of the calls just stepped over or out of) are compared with
+  neuraldbg's; ``at 0x...`` addresses are blanked and debugpy's ``__main__.``
   reads as the module's name;
 - stops one adapter makes and the other cannot are passed by sending the same
   command again and kept in :attr:`Stop.passed`: neuraldbg's stop on a return
@@ -70,9 +71,11 @@ class Script:
 
     name: str
     program: str  # a file in tests/dap_programs
-    breakpoints: tuple[int | tuple[int, dict[str, str]], ...]  # a line, or (line, {"condition": ...} / {"hitCondition": ...})
+    # a line, or (line, {"condition": ...} / {"hitCondition": ...})
+    breakpoints: tuple[int | tuple[int, dict[str, str]], ...]
     steps: tuple[str, ...]
     filters: tuple[str, ...] = ()  # setExceptionBreakpoints filters, debugpy's names
+    functions: tuple[str, ...] = ()  # setFunctionBreakpoints names
 
     @property
     def path(self) -> Path:
@@ -187,6 +190,9 @@ class Driver:
         launch = client.send("launch", self.launch_arguments())
         client.wait_event("initialized", timeout=TIMEOUT)
         self._set_breakpoints(rec, script.breakpoints)
+        if script.functions:
+            body = self._request(rec, "setFunctionBreakpoints", {"breakpoints": [{"name": f} for f in script.functions]})
+            rec.breakpoints += [(0, bool(bp.get("verified")), None) for bp in body.get("breakpoints", [])]
         self._request(rec, "setExceptionBreakpoints", {"filters": list(script.filters)})
         client.req("configurationDone", timeout=TIMEOUT)
         resp = client.response(launch, timeout=TIMEOUT)
@@ -271,7 +277,7 @@ class Debugpy(Driver):
 
     def launch_arguments(self) -> dict[str, Any]:
         return {"program": str(self.script.path), "cwd": str(PROGRAMS), "justMyCode": True,
-                "console": "internalConsole", "showReturnValue": False, "python": [sys.executable]}
+                "console": "internalConsole", "showReturnValue": True, "python": [sys.executable]}
 
     def passes(self, stop: Stop, step: str) -> bool:
         # In a comprehension's own frame, or in the module's code after main returned: neither is traced by
@@ -305,10 +311,9 @@ class Neuraldbg(Driver):
                 "allowExecution": True}
 
     def normal_locals(self, variables: list[dict[str, Any]]) -> list[tuple[str, str]]:
-        # "(return)" / "(exception)" at its own return and exception stops, "(return) f" in a caller just
-        # returned to: debugpy shows neither with showReturnValue off (and, on, it lists every call
-        # stepped over, under other names), so they are not compared.
-        return [(v["name"], _value(v["value"])) for v in variables if not v["name"].startswith(NEURALDBG_PSEUDO)]
+        # "(return)" / "(exception)" at its own return and exception stops, which debugpy does not make;
+        # "(return) f" (a call just left) is compared with debugpy's.
+        return [(v["name"], _value(v["value"])) for v in variables if v["name"] not in NEURALDBG_PSEUDO]
 
     def is_return_stop(self, variables: list[dict[str, Any]]) -> bool:
         return any(v["name"] == "(return)" for v in variables)
