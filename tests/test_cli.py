@@ -137,17 +137,29 @@ def debug_script(script: str, *backend: str) -> str:
     return res.stdout
 
 
-def test_debug_edit_on_replay_resimulates() -> None:
-    """The frames after an edit are simulated again from the edited state:
-    the ones before the next ``count += 1`` (step 8) carry the edited count.
-    (From that line on, replay continues with the real run's values: it
-    cannot imagine what an edit changes, see backends/replay.py.)"""
-    steps = "n\nn\n{edit}c 13\np count\nq\n"  # to step 2 (the for line), [edit], run to step 8 (count += 1)
-    plain = debug_script(steps.format(edit=""), "--backend", "replay")
-    assert "[8]     -> count_letter:13" in plain and "(ndbg)   count = 0\n" in plain.split("[8]", 1)[1], plain
-    edited = debug_script(steps.format(edit="e count=40\n"), "--backend", "replay")
-    assert "count = 40 (re-simulating from here)" in edited
-    assert "[8]     -> count_letter:13" in edited and "(ndbg)   count = 40\n" in edited.split("[8]", 1)[1], edited
+def test_debug_edit_on_replay_is_refused() -> None:
+    """Replay walks a real run: an edited state would be answered with the
+    real run's later values (issue 13: 1 where 101 was set), so the terminal
+    refuses it in one line, as the debug adapter does, and the session goes on."""
+    out = debug_script("n\nn\ne count=40\nc 13\np count\nq\n", "--backend", "replay")
+    assert "error: editing a variable is not supported on the replay backend: a real run cannot be resumed" in out
+    assert "count = 40" not in out
+    assert "[8]     -> count_letter:13" in out and "(ndbg)   count = 0\n" in out.split("[8]", 1)[1], out
+
+
+def test_debug_step_out_lands_in_the_caller(tmp_path: Path) -> None:
+    """The terminal steps by the debug adapter's rules: step out of the first
+    ``sq`` in ``sq(a) + sq(b)`` is back on main's calling line (it used to land
+    on the second call's def line), and next from there passes the second call."""
+    prog = tmp_path / "calls.py"
+    prog.write_text("def sq(x):\n    y = x * x\n    return y\n\n\ndef main(a=2, b=3):\n"
+                    "    s = sq(a) + sq(b)\n    return s\n")
+    res = ndbg("debug", f"{prog}::main", "--call", "main()", stdin="s\ns\no\nn\nq\n")
+    assert res.returncode == 0, res.stderr
+    after_out = res.stdout.split("(ndbg)")[3]
+    assert "back in main:7 (the calling line)" in after_out, res.stdout
+    assert "def sq" not in after_out
+    assert "-> main:8" in res.stdout.split("(ndbg)")[4], res.stdout
 
 
 def test_debug_edit_of_the_input_resimulates_on_a_model(oracle_server_url: str) -> None:

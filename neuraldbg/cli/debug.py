@@ -8,13 +8,15 @@ import shlex
 import sys
 from typing import TextIO
 
+from neuraldbg.dap.debugger import Debugger, Ended, Outcome, Stopped
+from neuraldbg.session.policy import runs_code
 from neuraldbg.simulation.simulation import Simulation, SimulationError
 from neuraldbg.trace.frames import Frame
 
 HELP = """commands:
   s, step          step into
   n, next          step over (a call's result is predicted directly)
-  o, out           step out of the current function
+  o, out           step out of the current function (to the caller's calling line)
   b, back          step back
   c, continue [L]  run to line L (or to the end)
   p, print [VAR]   print a local (or all locals)
@@ -24,7 +26,7 @@ HELP = """commands:
   q, quit          quit"""
 
 
-def _show(sim: Simulation, out: TextIO) -> None:
+def _show(sim: Simulation, out: TextIO, returned: bool = False) -> None:
     frame = sim.current
     if frame is None:
         print("(no frame)", file=out)
@@ -35,10 +37,29 @@ def _show(sim: Simulation, out: TextIO) -> None:
     print(f"[{step}] {marker:>6} {where:<24} {frame.source.strip()}", file=out)
     if frame.event in ("return", "exception"):
         print(f"         {'value' if frame.event == 'return' else 'exception'}: {frame.value}", file=out)
+    if returned:
+        caller = _caller(sim)
+        print(f"         back in {caller.function}:{caller.line} (the calling line)" if caller else
+              "         back in the caller", file=out)
     if frame.problem:
         print(f"         ! {frame.problem}", file=out)
     if sim.done:
         print(f"-- end of trace ({sim.status}{': ' + sim.error if sim.error else ''})", file=out)
+
+
+def _caller(sim: Simulation) -> Frame | None:
+    """The frame a step out returned to (the latest frame one level up)."""
+    cur = sim.current
+    if cur is None:
+        return None
+    return next((f for f in reversed(sim.frames[:-1]) if f.depth == cur.depth - 1), None)
+
+
+def _note(outcome: Outcome, out: TextIO) -> None:
+    if isinstance(outcome, Stopped) and outcome.reason == "pause" and outcome.description:
+        print(f"error: {outcome.description}", file=out)
+    elif isinstance(outcome, Ended) and outcome.message:
+        print(f"-- {outcome.message}", file=out)
 
 
 def _locals(sim: Simulation) -> dict[str, str]:
@@ -46,7 +67,10 @@ def _locals(sim: Simulation) -> dict[str, str]:
 
 
 def run_debugger(sim: Simulation, inp: TextIO = sys.stdin, out: TextIO = sys.stdout) -> int:
+    """The debug adapter's stepping rules (neuraldbg.dap.debugger), without breakpoints."""
     sim.start()
+    dbg = Debugger(sim, breakpoints=lambda: [], output=lambda text, _category, _line: out.write(text),
+                   break_on_uncaught=False)
     _show(sim, out)
     seed = 1
     while True:
@@ -70,14 +94,16 @@ def run_debugger(sim: Simulation, inp: TextIO = sys.stdin, out: TextIO = sys.std
                 print(HELP, file=out)
                 continue
             elif cmd in ("s", "step"):
-                sim.step_in()
+                _note(dbg.step_in(), out)
             elif cmd in ("n", "next"):
-                sim.step_over()
+                _note(dbg.next(), out)
             elif cmd in ("o", "out"):
-                sim.step_out()
+                _note(dbg.step_out(), out)
             elif cmd in ("b", "back"):
+                dbg.returned = False
                 sim.step_back()
             elif cmd in ("c", "continue"):
+                dbg.returned = False
                 if rest:
                     sim.run(lambda _i, f, target=int(rest[0]): f.line == target and f.event == "line")
                 else:
@@ -106,6 +132,12 @@ def run_debugger(sim: Simulation, inp: TextIO = sys.stdin, out: TextIO = sys.std
                 except (ValueError, SyntaxError):
                     print(f"error: {value.strip()!r} is not a Python literal", file=out)
                     continue
+                if runs_code(sim.engine.backend):  # the replay would go on with the real run's later values
+                    print(f"error: editing a variable is not supported on the {sim.engine.backend} backend: a real run "
+                          "cannot be resumed from an edited state (use --call for another input, or a model backend)",
+                          file=out)
+                    continue
+                dbg.returned = False
                 sim.edit(len(sim.frames) - 1, name.strip(), repr(ast.literal_eval(value.strip())))
                 print(f"  {name.strip()} = {sim.current.locals[name.strip()] if sim.current else '?'} (re-simulating from here)", file=out)
                 continue
@@ -114,6 +146,7 @@ def run_debugger(sim: Simulation, inp: TextIO = sys.stdin, out: TextIO = sys.std
                     print("error: resampling needs a model backend (a real run has one outcome)", file=out)
                     continue
                 seed += 1
+                dbg.returned = False
                 sim.resample(seed)
             else:
                 print(f"unknown command {cmd!r} (h for help)", file=out)
@@ -124,4 +157,4 @@ def run_debugger(sim: Simulation, inp: TextIO = sys.stdin, out: TextIO = sys.std
         except ValueError as exc:
             print(f"error: {exc}", file=out)
             continue
-        _show(sim, out)
+        _show(sim, out, dbg.returned)
