@@ -6,6 +6,7 @@ typing, a 1 MB file, a client that goes away mid-request."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from pathlib import Path
 
@@ -439,7 +440,10 @@ async def test_tcp_and_websocket_transports(transport: str, tmp_path: Path):
         if proc.returncode is None:
             proc.terminate()
             await asyncio.wait_for(proc.wait(), timeout=20)
-        await asyncio.wait_for(client.stop(), timeout=20)
+        # The server has exited (code 0, asserted above): its socket may close with a reset
+        # while the client's reader still waits on it; that is the end of the connection, not an error.
+        with contextlib.suppress(ConnectionResetError):
+            await asyncio.wait_for(client.stop(), timeout=20)
 
 
 async def test_malformed_params_get_invalid_params(tmp_path: Path):
