@@ -95,10 +95,6 @@ KNOWN: dict[str, Known] = {
         "frame (passed: neuraldbg has no such frame, its tracer folds the comprehension into main) and the "
         "next 'next', sent in that frame, steps over sq(2); neuraldbg's 'next' from sq's return goes on into "
         "the next call, as debugpy itself does between the calls of sq(a) + sq(b) (nested-in-over)"),
-    "generator-step-out": Known(1, "breakpoint at evens:8 depth 2 [k=2, limit=5]",
-                                "step at main:13 depth 1 [seen=[0], value=0]",
-                                BUG + "step out of a generator stops at its yield; debugpy (and pdb) run on to its "
-                                "real return or a breakpoint"),
     "callbacks-step-out": Known(5, "step at main:20 depth 1 [(return) by_length=2, words=['ccc', 'a', 'bb']]",
                                 "step at main:21 depth 1 [(return) by_length=2, ordered=['a', 'bb', 'ccc'], "
                                 "words=['ccc', 'a', 'bb']]",

@@ -208,7 +208,7 @@ class Debugger:
         cur = sim.current
         if cur is None:
             return
-        walk = Walk.start(kind, cur, self.returned)
+        walk = Walk.start(kind, cur, self.returned, self.generator_returns)
         start, returned = len(sim.frames) - 1, self.returned
         try:
             if kind == "out" and cur.event == "return" and not self.returned and cur.depth > 0:

@@ -93,13 +93,25 @@ class Walk:
     kind: Kind
     depth: int
     alive: bool
+    # A step out of a generator runs through its yields to its real return
+    # (bdb ignores a generator's return events unless stepping; pydevd does the same):
+    # the lines of its real returns, and whether it is suspended at a yield now.
+    function: str = ""
+    real_returns: frozenset[int] | None = None
+    suspended: bool = False
 
     @staticmethod
-    def start(kind: Kind, frame: Frame, returned: bool) -> "Walk":
-        """From a stop on ``frame`` (``returned``: in the caller, after it)."""
+    def start(kind: Kind, frame: Frame, returned: bool,
+              generator_returns: Mapping[str, frozenset[int]] | None = None) -> "Walk":
+        """From a stop on ``frame`` (``returned``: in the caller, after it).
+        ``generator_returns``: each generator function's real return lines."""
         if returned:
             return Walk(kind, frame.depth - 1, True)
-        return Walk(kind, frame.depth, frame.event != "return")
+        real = (generator_returns or {}).get(frame.function) if kind == "out" else None
+        return Walk(kind, frame.depth, frame.event != "return", frame.function, real)
+
+    def _yields(self, f: Frame) -> bool:
+        return self.real_returns is not None and f.function == self.function and f.line not in self.real_returns
 
     def needs_callee(self, call: Frame) -> bool:
         """Does this step look inside the call just made? If not, a model
@@ -111,6 +123,10 @@ class Walk:
         f = frames[i]
         if not self.alive:
             return _step_in(frames, i, own=False)
+        if self.suspended:  # the consumer runs until it resumes the generator
+            if f.depth == self.depth and f.event == "call" and f.function == self.function:
+                self.suspended = False
+            return Verdict.GO
         if f.depth > self.depth:  # inside a callee
             return _step_in(frames, i, own=False) if self.kind == "in" else Verdict.GO
         if f.depth < self.depth:
@@ -118,6 +134,9 @@ class Walk:
             self.alive = False
             return Verdict.STOP if self.kind == "out" else _step_in(frames, i, own=False)
         if f.event == "return":
+            if self.kind == "out" and self._yields(f) and not exits_by_exception(frames, i):
+                self.suspended = True
+                return Verdict.GO
             self.alive = False
             if self.kind == "out":
                 return Verdict.RETURNED
