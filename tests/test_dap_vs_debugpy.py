@@ -100,14 +100,6 @@ KNOWN: dict[str, Known] = {
                                 "words=['ccc', 'a', 'bb']]",
                                 BUG + "stepIn from a callback's return (called by sorted) goes to main's next line; "
                                 "debugpy stops on main's calling line, as step out does"),
-    "callbacks-function-breakpoints": Known(
-        0, "function breakpoint at by_length:4 depth 2 [word='ccc']",
-        "function breakpoint at by_length:5 depth 2 [word='ccc']",
-        BUG + "a function breakpoint stops on the function's first line; debugpy on its def line (the call event)"),
-    "method-function-breakpoint": Known(
-        0, "function breakpoint at check:13 depth 3 [self=<method.Counter object at 0x…>]",
-        "function breakpoint at check:14 depth 3 [self=<method.Counter object at 0x…>]",
-        BUG + "a function breakpoint stops on the function's first line; debugpy on its def line (the call event)"),
 }
 
 
@@ -142,6 +134,15 @@ def _side_by_side(d: Recording, n: Recording, upto: int) -> str:
     return "\n".join(rows)
 
 
+def _check_function_breakpoints(d: Recording) -> None:
+    """debugpy's function-breakpoint stop and the stop one 'next' later,
+    compared in its place, are in the same call."""
+    for stop in d.stops:
+        if stop.reason == "function breakpoint":
+            assert len(stop.passed) == 1 and stop.passed[-1].frames[1:] == stop.frames[1:], stop
+            assert stop.passed[-1].frames[0].name == stop.frames[0].name, stop
+
+
 def _check_passed(n: Recording) -> None:
     """neuraldbg's (return) stops passed on the way are the returns of the
     frames being left: the k-th is the frame k deep in the stack of the stop
@@ -168,6 +169,7 @@ def test_stops_match_debugpy(recordings: dict[str, Future[tuple[Recording, Recor
         "setBreakpoints answers ((line asked, verified, line bound)):\n"
         f"  debugpy:   {d.breakpoints}\n  neuraldbg: {n.breakpoints}\n  expected:  {expected}")
     _check_passed(n)
+    _check_function_breakpoints(d)
     first = next((i for i in range(max(len(d.stops), len(n.stops)))
                   if i >= len(d.stops) or i >= len(n.stops) or _key(d.stops[i]) != _key(n.stops[i])), None)
     if known is None:

@@ -31,7 +31,11 @@ every program in tests/dap_programs/ is ``def main(): ...`` plus
   event (pdb's ``--Return--``: the top frame shows ``(return)``) after a
   ``next`` or ``stepIn`` (the test checks that each is the return of a frame
   being left); debugpy's stop in a comprehension's frame or in the module's
-  code after ``main`` returned.
+  code after ``main`` returned;
+- a debugpy function-breakpoint stop (on the ``def`` line) is followed by a
+  ``next`` to the first body line, where neuraldbg stops (on purpose: its
+  README), and that stop is compared, with the reason of the first (the test
+  checks that it is the same call).
 """
 
 from __future__ import annotations
@@ -197,7 +201,7 @@ class Driver:
         client.req("configurationDone", timeout=TIMEOUT)
         resp = client.response(launch, timeout=TIMEOUT)
         assert resp["success"], f"{self.name} launch failed: {resp.get('message')}" + client.stderr_tail()
-        stop = self._stop("start")
+        stop = self.settle(self._stop("start"))
         rec.stops.append(stop)
         for step in script.steps:
             if stop.reason == "end":
@@ -219,7 +223,12 @@ class Driver:
             if stop.reason != "end" and self.passes(stop, step) and len(passed) < 50:
                 passed.append(stop)
                 continue
-            return replace(stop, passed=tuple(passed))
+            stop = self.settle(stop)
+            return replace(stop, passed=tuple(passed) + stop.passed)
+
+    def settle(self, stop: Stop) -> Stop:
+        """The stop to compare in place of ``stop`` (itself, but for debugpy's function breakpoints)."""
+        return stop
 
     def _request(self, rec: Recording, command: str, arguments: dict[str, Any]) -> dict[str, Any]:
         assert self.client is not None
@@ -278,6 +287,17 @@ class Debugpy(Driver):
     def launch_arguments(self) -> dict[str, Any]:
         return {"program": str(self.script.path), "cwd": str(PROGRAMS), "justMyCode": True,
                 "console": "internalConsole", "showReturnValue": True, "python": [sys.executable]}
+
+    def settle(self, stop: Stop) -> Stop:
+        # pydevd stops a function breakpoint on the def line (the call event), neuraldbg on the first
+        # line of the body, where the arguments are bound and a step in lands (its README says so): a
+        # 'next' takes debugpy there, and that stop, keeping the reason, is the one compared.
+        if stop.reason != "function breakpoint":
+            return stop
+        assert self.client is not None
+        self.client.req("next", {"threadId": self.thread_id}, timeout=TIMEOUT)
+        body = self._stop("next")
+        return replace(body, after=stop.after, reason=stop.reason, passed=(stop,))
 
     def passes(self, stop: Stop, step: str) -> bool:
         # In a comprehension's own frame, or in the module's code after main returned: neither is traced by
