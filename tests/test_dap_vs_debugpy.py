@@ -87,7 +87,7 @@ class Known:
     breakpoints: tuple[tuple[int, bool, int | None], ...] | None = None
 
 
-BUG = "known bug, see /work/notes/dap-divergences.md: "
+BUG = "known bug (issue 13; the README's debugger section lists it as a known gap): "
 KNOWN: dict[str, Known] = {
     "comprehension-steps": Known(
         3, "step at main:11 depth 1 [(return) <listcomp>=[0, 1, 4], n=3, squares=[0, 1, 4]]", "step at sq:5 depth 2 [x=2]",
