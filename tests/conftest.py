@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import pytest
+
+from dap_client.pyclient import DapClient
 
 # One intra-op thread for torch here and in every server the tests start (they
 # inherit the environment): test processes and their servers run side by side
@@ -140,3 +143,13 @@ def oracle_server_url(tiny_cwm_dir):
         proc.kill()
         proc.wait(10)
     reader.join(10)
+
+
+@pytest.fixture
+def dap() -> Iterator[DapClient]:
+    """A debug adapter in its own process (python -m neuraldbg.dap), shut down after the test;
+    every request must have had exactly one response."""
+    client = DapClient.spawn()
+    yield client
+    client.shutdown()
+    client.assert_one_response_each()

@@ -25,14 +25,6 @@ STRAWBERRY = EXAMPLES / "strawberry.py"
 CALL = 'count_letter("strawberry", "r")'
 
 
-@pytest.fixture
-def dap() -> Iterator[DapClient]:
-    client = DapClient.spawn()
-    yield client
-    client.shutdown()
-    client.assert_one_response_each()
-
-
 def scope_ref(dap: DapClient) -> int:
     return dap.req("scopes", {"frameId": dap.stack()[0]["id"]})["scopes"][0]["variablesReference"]
 

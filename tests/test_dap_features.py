@@ -12,7 +12,7 @@ import pytest
 
 from dap_client.pyclient import DapClient
 from neuraldbg.trace.frames import Trace
-from test_dap_stepping import RECURSION, STRAWBERRY, STRAWBERRY_CALL, dap, steps_on, truth_of  # noqa: F401 (dap: the fixture)
+from test_dap_stepping import RECURSION, STRAWBERRY, STRAWBERRY_CALL, steps_on, truth_of
 
 BACKENDS = ["exec", "replay"]
 

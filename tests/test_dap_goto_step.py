@@ -6,7 +6,6 @@ stdio, checked against the ground-truth trace of neuraldbg.tracer."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 
 import pytest
 
@@ -15,14 +14,6 @@ from neuraldbg.tracer import run_trace
 
 STRAWBERRY = EXAMPLES / "strawberry.py"
 STRAWBERRY_CALL = 'count_letter("strawberry", "r")'
-
-
-@pytest.fixture
-def dap() -> Iterator[DapClient]:
-    client = DapClient.spawn()
-    yield client
-    client.shutdown()
-    client.assert_one_response_each()
 
 
 def _go(dap: DapClient, step: int) -> dict:

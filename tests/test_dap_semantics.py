@@ -7,7 +7,6 @@ side by side with debugpy; each fails without its fix."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -128,14 +127,6 @@ def program(tmp_path: Path) -> Path:
     path = tmp_path / "semantics.py"
     path.write_text(PROGRAM)
     return path
-
-
-@pytest.fixture
-def dap() -> Iterator[DapClient]:
-    client = DapClient.spawn()
-    yield client
-    client.shutdown()
-    client.assert_one_response_each()
 
 
 def truth_of(path: Path, call: str) -> Trace:

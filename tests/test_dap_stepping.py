@@ -5,7 +5,6 @@ path), checked against the ground-truth trace of neuraldbg.tracer."""
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,14 +24,6 @@ def truth_of(path: Path, function: str, call: str) -> Trace:
     trace = run_trace(path.read_text(), call, function=function, path=str(path))
     assert trace.frames, trace.error
     return trace
-
-
-@pytest.fixture
-def dap() -> Iterator[DapClient]:
-    client = DapClient.spawn()
-    yield client
-    client.shutdown()
-    client.assert_one_response_each()
 
 
 def steps_on(truth: Trace, line: int) -> list[int]:
