@@ -494,6 +494,29 @@ def test_cancel_between_chunks_closes_the_stream(raw) -> None:
     assert gone.wait(5), "the server kept writing to a client that cancelled"
 
 
+def test_cancel_inside_a_chunk_of_several_ids(raw) -> None:
+    # A server batches ids when the client reads slower than the model writes;
+    # a cancel after the 3rd id must not hand out the 4th from the same chunk.
+    def script(h: Handler, path: str, body: Any, n: int) -> None:
+        h.start()
+        try:
+            for k in range(0, 200, 4):
+                h.event(vllm_chunk([k, k + 1, k + 2, k + 3]))
+                time.sleep(0.02)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    b = backend(raw(script).url)
+    cancel = CancelToken()
+    got: list[int] = []
+    with pytest.raises(Cancelled):
+        for i in b.generate([1], stop_ids=[], sampling=Sampling(max_tokens=200), cancel=cancel):
+            got.append(i)
+            if len(got) == 3:
+                cancel.cancel()
+    assert got == [0, 1, 2]
+
+
 def test_bad_arguments() -> None:
     with pytest.raises(BackendError, match="invalid model server URL"):
         RemoteBackend("ftp://host:1")

@@ -124,7 +124,11 @@ class RemoteBackend:
         cancel: CancelToken | None = None,
     ) -> Iterator[int]:
         for piece in self.generate_pieces(prompt, stop_ids=stop_ids, sampling=sampling, cancel=cancel):
-            yield from piece.ids
+            for token in piece.ids:
+                # One chunk may carry several ids: a cancel between them is honoured at once.
+                if cancel is not None:
+                    cancel.raise_if_cancelled()
+                yield token
 
     def generate_pieces(
         self,
