@@ -470,6 +470,18 @@ def test_never_resent_after_tokens_were_streamed(raw) -> None:
     assert len(srv.posts()) == 1
 
 
+def ids_before_a_cancel_after_three(b: RemoteBackend) -> list[int]:
+    """The ids a consumer got when it cancelled right after the third."""
+    cancel = CancelToken()
+    got: list[int] = []
+    with pytest.raises(Cancelled):
+        for i in b.generate([1], stop_ids=[], sampling=Sampling(max_tokens=200), cancel=cancel):
+            got.append(i)
+            if len(got) == 3:
+                cancel.cancel()
+    return got
+
+
 def test_cancel_between_chunks_closes_the_stream(raw) -> None:
     gone = threading.Event()
 
@@ -482,15 +494,7 @@ def test_cancel_between_chunks_closes_the_stream(raw) -> None:
         except (BrokenPipeError, ConnectionResetError):
             gone.set()
 
-    b = backend(raw(script).url)
-    cancel = CancelToken()
-    got: list[int] = []
-    with pytest.raises(Cancelled):
-        for i in b.generate([1], stop_ids=[], sampling=Sampling(max_tokens=200), cancel=cancel):
-            got.append(i)
-            if len(got) == 3:
-                cancel.cancel()
-    assert got == [0, 1, 2]
+    assert ids_before_a_cancel_after_three(backend(raw(script).url)) == [0, 1, 2]
     assert gone.wait(5), "the server kept writing to a client that cancelled"
 
 
@@ -506,15 +510,7 @@ def test_cancel_inside_a_chunk_of_several_ids(raw) -> None:
         except (BrokenPipeError, ConnectionResetError):
             pass
 
-    b = backend(raw(script).url)
-    cancel = CancelToken()
-    got: list[int] = []
-    with pytest.raises(Cancelled):
-        for i in b.generate([1], stop_ids=[], sampling=Sampling(max_tokens=200), cancel=cancel):
-            got.append(i)
-            if len(got) == 3:
-                cancel.cancel()
-    assert got == [0, 1, 2]
+    assert ids_before_a_cancel_after_three(backend(raw(script).url)) == [0, 1, 2]
 
 
 def test_bad_arguments() -> None:
