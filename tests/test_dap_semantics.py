@@ -215,6 +215,46 @@ def test_next_after_a_callback_returns(dap: DapClient, program: Path, backend: s
     assert frames_of(dap)[1] == ("sort_words", line_of("out = sorted(ws, key=keyf)"))
 
 
+# -- Step In from a (return) stop: the caller on the calling line, as pydevd stops a step in on a return --
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_step_in_from_a_return_stop_goes_to_the_caller(dap: DapClient, program: Path, backend: str) -> None:
+    ret = line_of("return m")
+    start(dap, program, "top(3)", backend, breakpoints=[{"line": ret}])
+    dap.set_breakpoints(program, [])
+    assert dap.step("stepIn")["reason"] == "step"  # leaf's return event
+    assert frames_of(dap)[0] == ("leaf", ret) and dap.locals()["(return)"] == "4"
+    assert dap.step("stepIn")["reason"] == "step"
+    assert frames_of(dap) == [("mid", line_of("k = leaf(n)")), ("top", line_of("v = mid(n)"))]
+    assert dap.locals()["(return) leaf"] == "4"
+    assert dap.step("stepIn")["reason"] == "step"
+    assert dap.where() == (line_of("k = k * 2"), {"n": "3", "k": "4"})
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_step_in_from_a_callbacks_return_stops_on_the_calling_line(dap: DapClient, program: Path,
+                                                                 backend: str) -> None:
+    ret = line_of("return k", 2)  # keyf's
+    start(dap, program, "sort_words(['ab', 'c'])", backend, breakpoints=[{"line": ret, "hitCondition": "2"}])
+    dap.set_breakpoints(program, [])
+    assert dap.where() == (ret, {"w": "'c'", "k": "1"})  # the last call sorted makes
+    assert dap.step("stepIn")["reason"] == "step"
+    assert dap.step("stepIn")["reason"] == "step"
+    # in sort_words on the sorted(...) line, not past it on the next line
+    assert frames_of(dap) == [("sort_words", line_of("out = sorted(ws, key=keyf)"))]
+    assert dap.locals()["(return) keyf"] == "1"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_step_in_from_a_yield_goes_to_the_consumers_next_line(dap: DapClient, program: Path, backend: str) -> None:
+    start(dap, program, "use_gen(2)", backend, breakpoints=[{"line": line_of("yield i")}])
+    dap.set_breakpoints(program, [])
+    assert dap.step("stepIn")["reason"] == "step"  # the yield's return event
+    assert frames_of(dap)[0] == ("gen", line_of("yield i"))
+    assert dap.step("stepIn")["reason"] == "step"
+    # pydevd makes no stop on a yield: the consumer's next line, with the item bound
+    assert dap.where() == (line_of("total += v"), {"n": "2", "total": "0", "v": "0"})
+
+
 # -- Step Over and Step Out stop at breakpoints inside the code they pass ----------------------
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_step_over_stops_at_a_breakpoint_inside_the_call(dap: DapClient, program: Path, backend: str) -> None:

@@ -87,19 +87,14 @@ class Known:
     breakpoints: tuple[tuple[int, bool, int | None], ...] | None = None
 
 
-BUG = "known bug (issue 13; the README's debugger section lists it as a known gap): "
 KNOWN: dict[str, Known] = {
     "comprehension-steps": Known(
-        3, "step at main:11 depth 1 [(return) <listcomp>=[0, 1, 4], n=3, squares=[0, 1, 4]]", "step at sq:5 depth 2 [x=2]",
-        "Python 3.11 gives a comprehension a frame of its own: back from sq(1), pydevd stops in the <listcomp> "
-        "frame (passed: neuraldbg has no such frame, its tracer folds the comprehension into main) and the "
-        "next 'next', sent in that frame, steps over sq(2); neuraldbg's 'next' from sq's return goes on into "
-        "the next call, as debugpy itself does between the calls of sq(a) + sq(b) (nested-in-over)"),
-    "callbacks-step-out": Known(5, "step at main:20 depth 1 [(return) by_length=2, words=['ccc', 'a', 'bb']]",
-                                "step at main:21 depth 1 [(return) by_length=2, ordered=['a', 'bb', 'ccc'], "
-                                "words=['ccc', 'a', 'bb']]",
-                                BUG + "stepIn from a callback's return (called by sorted) goes to main's next line; "
-                                "debugpy stops on main's calling line, as step out does"),
+        2, "step at sq:5 depth 2 [x=1]", "step at main:10 depth 1 [(return) sq=0, n=3]",
+        "Python 3.11 gives a comprehension a frame of its own: a step in from sq(0)'s return stops in the "
+        "<listcomp> frame (passed: neuraldbg has no such frame, its tracer folds the comprehension into main), "
+        "and the step in sent again goes into sq(1); neuraldbg stops on the return in the caller, main, on the "
+        "calling line, where pydevd stops when the caller is a function's own frame (callbacks-step-out; "
+        "Python 3.12 inlines comprehensions into that frame, PEP 709)"),
 }
 
 

@@ -202,6 +202,11 @@ class Debugger:
             return True
         return False
 
+    def _yields(self, frame: Frame) -> bool:
+        """``frame`` is a generator's return event at a yield, not its real return."""
+        real = self.generator_returns.get(frame.function)
+        return real is not None and frame.line not in real
+
     def _walk(self, kind: Kind) -> None:
         """Make frames until the step ends (stepping.Walk) or something stops it."""
         sim = self.sim
@@ -211,8 +216,11 @@ class Debugger:
         walk = Walk.start(kind, cur, self.returned, self.generator_returns)
         start, returned = len(sim.frames) - 1, self.returned
         try:
-            if kind == "out" and cur.event == "return" and not self.returned and cur.depth > 0:
-                self.returned = True  # a return stop is in the callee: out goes to the caller at once
+            if cur.event == "return" and not self.returned and cur.depth > 0 and (
+                    kind == "out" or (kind == "in" and not self._yields(cur))):
+                # A return stop is in the callee: out goes to the caller at once, and so does in,
+                # where pydevd stops on the return event (not on a generator's yield).
+                self.returned = True
                 return
             self.returned = False
             self._walk_from(walk)

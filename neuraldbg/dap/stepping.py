@@ -22,7 +22,9 @@ Where neuraldbg differs on purpose: a step in or over also stops on the
 return event of the frame it started in (pdb's ``--Return--``, with the
 ``(return)`` value), unless an exception leaves that frame. Such a return
 stop is a stop in the callee; the next step goes on as debugpy's step would
-have (a step out from it goes to the caller at once).
+have: a step out, or a step in (pydevd stops on the return event, in the
+caller), goes to the caller at once, except at a generator's yield, where a
+step in goes on to the next line (pydevd does not stop on a yield).
 """
 
 from __future__ import annotations
