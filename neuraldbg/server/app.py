@@ -152,7 +152,7 @@ def create_server() -> NeuralDbgServer:
 
     @server.feature(types.WINDOW_WORK_DONE_PROGRESS_CANCEL)
     def cancel_progress(params: types.WorkDoneProgressCancelParams) -> None:
-        inputs.cancel_progress(params)
+        st.bars.cancel(str(params.token))
 
     @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
     async def inline_completion(params: types.InlineCompletionParams) -> types.InlineCompletionList | None:

@@ -126,12 +126,15 @@ class _Bar:
     begun: bool = False
     throttle: Throttle | None = None
     message: str = ""
+    percentage: int | None = None  # a bar with a percentage from the start shows as determinate
+    on_cancel: Callable[[], None] | None = None  # the bar is cancellable: what its Cancel button does
+    end_message: str = "done"
 
 
 @dataclass
 class ProgressBars:
     """Work-done progress bars keyed by a name (one per running trace, one
-    for model loading)."""
+    for model loading, one per input search)."""
 
     server: Any  # pygls LanguageServer
     supported: Callable[[], bool]
@@ -140,30 +143,44 @@ class ProgressBars:
     _bars: dict[Any, _Bar] = field(default_factory=dict)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
 
-    def start(self, key: Any, title: str, message: str) -> None:
+    def start(self, key: Any, title: str, message: str, *, percentage: int | None = None,
+              on_cancel: Callable[[], None] | None = None, at_once: bool = False) -> None:
+        """Open a bar for ``key`` (after :attr:`delay` unless ``at_once``:
+        work the user asked for by name shows its bar even when short).
+        ``on_cancel`` makes it cancellable: the client's Cancel button calls it."""
         if key in self._bars or not self.supported():
             return
-        bar = _Bar(token=f"neuraldbg-{next(self._ids)}", started=time.monotonic(), message=message)
+        bar = _Bar(token=f"neuraldbg-{next(self._ids)}", started=time.monotonic(), message=message,
+                   percentage=percentage, on_cancel=on_cancel)
         self._bars[key] = bar
         loop = asyncio.get_running_loop()
-        bar.created = loop.create_task(self._create_later(bar, title))
+        bar.created = loop.create_task(self._create_later(bar, title, 0.0 if at_once else self.delay))
 
-    async def _create_later(self, bar: _Bar, title: str) -> bool:
-        await asyncio.sleep(self.delay)
-        if self._bars.get(self._key_of(bar)) is not bar:
-            return False
+    def cancel(self, token: str) -> None:
+        """``window/workDoneProgress/cancel`` for ``token``."""
+        bar = next((b for b in self._bars.values() if b.token == token), None)
+        if bar is not None and bar.on_cancel is not None:
+            bar.on_cancel()
+
+    async def _create_later(self, bar: _Bar, title: str, delay: float) -> bool:
+        if delay > 0:
+            await asyncio.sleep(delay)
+            if self._bars.get(self._key_of(bar)) is not bar:
+                return False
         try:
             future = asyncio.ensure_future(self.server.work_done_progress.create_async(bar.token))
             await asyncio.shield(future)
         except Exception:
             log.debug("progress bar not created", exc_info=True)
             return False
+        begin = types.WorkDoneProgressBegin(title=title, message=bar.message, cancellable=bar.on_cancel is not None,
+                                            percentage=bar.percentage)
         if self._bars.get(self._key_of(bar)) is not bar:
             # finished while the client answered: open and close it at once
-            self._notify(bar.token, types.WorkDoneProgressBegin(title=title, message=bar.message))
-            self._notify(bar.token, types.WorkDoneProgressEnd(message="done"))
+            self._notify(bar.token, begin)
+            self._notify(bar.token, types.WorkDoneProgressEnd(message=bar.end_message))
             return True
-        self._notify(bar.token, types.WorkDoneProgressBegin(title=title, message=bar.message, cancellable=False))
+        self._notify(bar.token, begin)
         bar.begun = True
         return True
 
@@ -178,10 +195,11 @@ class ProgressBars:
         if bar is None:
             return
         bar.message = message
+        bar.percentage = percentage
 
-        def send() -> None:
+        def send() -> None:  # made once per bar (the throttle keeps it): it reads the bar's latest
             if bar.begun and self._bars.get(key) is bar:
-                self._notify(bar.token, types.WorkDoneProgressReport(message=bar.message, percentage=percentage))
+                self._notify(bar.token, types.WorkDoneProgressReport(message=bar.message, percentage=bar.percentage))
 
         if bar.throttle is None:
             bar.throttle = Throttle(self.report_every, send)
@@ -191,6 +209,7 @@ class ProgressBars:
         bar = self._bars.pop(key, None)
         if bar is None:
             return
+        bar.end_message = message  # for a bar the client created after the end
         if bar.throttle is not None:
             bar.throttle.cancel()
         if bar.begun:

@@ -37,7 +37,6 @@ FIND_INPUTS_METHOD = "neuraldbg/findInputs"
 CMD_FIND_INPUTS = "neuraldbg.findInputs"
 CMD_SET_ENTRY = "neuraldbg.setEntry"
 NOT_RUNNABLE = -32001  # as neuraldbg/trace: the request is fine, the run is refused
-REPORT_EVERY = 0.25  # seconds between two progress reports
 OFFERED = 5  # inputs offered as code actions
 
 
@@ -45,7 +44,6 @@ OFFERED = 5  # inputs offered as code actions
 class FindInputs:
     state: ServerState
     results: dict[tuple[str, str], FoundInputs] = field(default_factory=dict)  # (uri, function) -> the last search
-    cancels: dict[str, CancelToken] = field(default_factory=dict)  # progress token -> its search's token
     running: set[CancelToken] = field(default_factory=set)  # every search not finished (close() stops them)
     _pool: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="neuraldbg-inputs"))
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
@@ -66,16 +64,20 @@ class FindInputs:
         except InputError as exc:
             raise JsonRpcInvalidParams(str(exc)) from None
         cancel = CancelToken()
-        bar = await self._begin(f"neuraldbg: finding inputs of {fn.name}", goal.describe(), cancel)
+        bars = self.state.bars
+        bar = ("inputs", next(self._ids))
+        bars.start(bar, f"neuraldbg: finding inputs of {fn.name}", goal.describe(), percentage=0,
+                   on_cancel=cancel.cancel, at_once=True)
         loop = asyncio.get_running_loop()
         last = [0.0]
 
         def progress(tried: int, total: int, note: str) -> None:
+            # Called per candidate on the worker: only a few cross to the event loop.
             now = time.monotonic()
-            if bar is not None and now - last[0] >= REPORT_EVERY:
+            if now - last[0] >= bars.report_every:
                 last[0] = now
                 pct = int(100 * tried / total) if total else None
-                loop.call_soon_threadsafe(self._report, bar, f"{tried}/{total} tried", pct)
+                loop.call_soon_threadsafe(bars.report, bar, f"{tried}/{total} tried", pct)
 
         def work() -> FoundInputs:
             return find_inputs(session, target, goal, budget=budget, cancel=cancel, progress=progress)
@@ -94,7 +96,7 @@ class FindInputs:
             raise JsonRpcInvalidParams(str(exc)) from None
         finally:
             self.running.discard(cancel)
-            self._end(bar, "done")
+            bars.end(bar, "done")
         self.results[(uri, fn.qualname)] = found
         self.state.refresh.lenses()
         return found_json(found, fn.qualname)
@@ -104,11 +106,6 @@ class FindInputs:
             return await self.request(args[0])
         uri, function, goal = (list(args) + [None, None, None])[:3]
         return await self.request({"uri": uri, "function": function, "goal": goal})
-
-    def cancel_progress(self, params: types.WorkDoneProgressCancelParams) -> None:
-        token = self.cancels.get(str(params.token))
-        if token is not None:
-            token.cancel()
 
     def close(self) -> None:
         for token in list(self.running):
@@ -181,33 +178,6 @@ class FindInputs:
         if fn is None:
             raise JsonRpcInvalidParams(f"no function {function!r} in {uri}")
         return uri, fn, doc.text
-
-    async def _begin(self, title: str, message: str, cancel: CancelToken) -> str | None:
-        if not self.state.client.progress:
-            return None
-        token = f"neuraldbg-inputs-{next(self._ids)}"
-        server = self.state.server
-        try:
-            await server.work_done_progress.create_async(token)
-        except Exception:  # the client refused the bar: search without one
-            return None
-        self.cancels[token] = cancel
-        self._notify(token, types.WorkDoneProgressBegin(title=title, message=message, cancellable=True, percentage=0))
-        return token
-
-    def _report(self, token: str, message: str, percentage: int | None) -> None:
-        if token in self.cancels:
-            self._notify(token, types.WorkDoneProgressReport(message=message, percentage=percentage))
-
-    def _end(self, token: str | None, message: str) -> None:
-        if token is not None and self.cancels.pop(token, None) is not None:
-            self._notify(token, types.WorkDoneProgressEnd(message=message))
-
-    def _notify(self, token: str, value: Any) -> None:
-        try:
-            self.state.server.protocol.notify(types.PROGRESS, types.ProgressParams(token=token, value=value))
-        except Exception:  # a client gone mid-search: the search ends on its own
-            pass
 
 
 def _params_dict(params: Any) -> dict[str, Any]:
