@@ -84,3 +84,32 @@ def test_the_cli_runs_on_a_file_and_rejects_bad_numbers(samples, tmp_path: Path,
     assert cli_main(["eval", "cruxeval-i", "--data", str(data), "--budget", "0"]) == 2
     err = capsys.readouterr().err
     assert "--budget must be at least 1" in err and err.count("\n") == 1
+
+
+def test_out_keeps_one_record_per_sample_and_a_second_run_resumes(samples, tmp_path: Path, capsys) -> None:
+    data = tmp_path / "four.jsonl"
+    data.write_text("".join(json.dumps({"id": s.id, "code": s.code, "input": s.input, "output": s.output}) + "\n"
+                            for s in samples[:4]))
+    out = tmp_path / "runs" / "exec.jsonl"
+    common = ["eval", "cruxeval-i", "--data", str(data), "--backend", "exec", "--budget", "300", "--out", str(out)]
+    assert cli_main([*common, "--limit", "3"]) == 0
+    first = capsys.readouterr().out
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["id"] for r in records] == [s.id for s in samples[:3]]
+    for sample, r in zip(samples, records):  # each record holds the call and the real run's verdict on it
+        assert r["backend"] == "exec" and r["budget"] == 300 and r["mode"] == "chat" and r["model"] is None
+        if r["predicted"]:
+            assert r["passed"] == outputs_match(_real_output(sample, r["predicted"]) or "<raised>", sample.output)
+    # a second run over four samples runs only the fourth and scores all four
+    assert cli_main(common) == 0
+    captured = capsys.readouterr()
+    assert f"resuming: 3 done, 1 to go ({out})" in captured.err
+    assert "CruxEval-I (exec): 4 samples" in captured.out and "(1 run now, 3 resumed)" in captured.out
+    assert [json.loads(line)["id"] for line in out.read_text().splitlines()] == [s.id for s in samples[:4]]
+    passed = sum(json.loads(line)["passed"] for line in out.read_text().splitlines())
+    assert f"pass@1      {passed / 4:.3f}  ({passed}/4)" in captured.out
+    assert "pass@1" in first
+    # another budget is another run: its records do not mix with these
+    assert cli_main([*common[:-4], "--budget", "100", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "holds results of another run (exec, budget 300, mode chat), not exec, budget 100, mode chat" in err

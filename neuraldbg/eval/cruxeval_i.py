@@ -16,12 +16,15 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import Any
 
 from neuraldbg.backends.base import CancelToken
 from neuraldbg.config import Settings
 from neuraldbg.eval.cruxeval import ENTRY, PATH, CruxSample
+from neuraldbg.eval.errors import EvalError
+from neuraldbg.eval.results import ResultWriter, read_results
 from neuraldbg.inverse.goals import GoalError, Observation, make_goal
 from neuraldbg.session.inputs import find_inputs
 from neuraldbg.session.policy import ExecutionPolicy
@@ -46,12 +49,32 @@ class InputResult:
     origin: str = ""  # where the prediction came from: "code", "mutation", "model chat", ...
     answer: str = ""  # model backends: what the model wrote for this sample ("" on exec)
 
+    def to_json(self, run: "RunKey") -> dict[str, Any]:
+        return {**asdict(self), **asdict(run)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "InputResult":
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass(frozen=True)
+class RunKey:
+    """What makes two records comparable: an --out file mixing runs of other
+    backends, models, budgets or modes would make a meaningless score."""
+
+    backend: str
+    model: str | None
+    budget: int | None
+    mode: str
+
 
 @dataclass(frozen=True)
 class InputRun:
     backend: str
     results: tuple[InputResult, ...]
-    seconds: float
+    seconds: float  # of the samples run now (not of those resumed from --out)
+    resumed: int = 0  # records taken from the --out file
 
     @property
     def pass_at_1(self) -> float:
@@ -67,7 +90,8 @@ class InputRun:
             f"  pass@1      {self.pass_at_1:.3f}  ({sum(r.passed for r in self.results)}/{n})",
             f"  proposed    {proposed}/{n}",
             *written,
-            f"  wall time   {self.seconds:.1f} s",
+            f"  wall time   {self.seconds:.1f} s" + (f"  ({n - self.resumed} run now, {self.resumed} resumed)"
+                                                     if self.resumed else ""),
             f"FIGURE cruxeval_i_pass_at_1_{self.backend} | {self.pass_at_1:.4f} | fraction",
             f"FIGURE cruxeval_i_wall_{self.backend} | {self.seconds:.1f} | s",
         ])
@@ -106,23 +130,60 @@ def evaluate_input(sample: CruxSample, session: Session, *, budget: int | None, 
                        next((p.answer for p in found.proposals if p.call == first), answer))
 
 
+def previous_inputs(out: Path | None, key: RunKey) -> dict[str, InputResult]:
+    """The records already in ``out``, by id; an :class:`EvalError` when
+    they come from another run (:class:`RunKey`)."""
+    if out is None:
+        return {}
+    done: dict[str, InputResult] = {}
+    for sample_id, record in read_results(out).items():
+        theirs = RunKey(record.get("backend", ""), record.get("model"), record.get("budget"), record.get("mode", ""))
+        if theirs != key:
+            raise EvalError(f"{out} holds results of another run ({_describe(theirs)}), not {_describe(key)}: "
+                            "use another --out file")
+        try:
+            done[sample_id] = InputResult.from_json(record)
+        except TypeError:  # a record of an older layout
+            continue
+    return done
+
+
+def _describe(key: RunKey) -> str:
+    model = f" {key.model}" if key.model else ""
+    return f"{key.backend}{model}, budget {key.budget}, mode {key.mode}"
+
+
 def run_cruxeval_i(samples: Sequence[CruxSample], settings: Settings, *, budget: int | None = None,
                    modes: tuple[str, ...] = ("chat",), on_sample: Callable[[InputResult], None] | None = None,
-                   session: Session | None = None) -> InputRun:
+                   session: Session | None = None, out: Path | None = None) -> InputRun:
+    """Predict an input for each sample; with ``out``, append each record
+    there as soon as it is judged and skip the ids already in it (resume)."""
+    key = RunKey(settings.backend, settings.profile or None, budget, modes[0] if modes else "")
+    wanted = {s.id for s in samples}
+    done = {k: v for k, v in previous_inputs(out, key).items() if k in wanted}
     own = session is None
-    session = session or Session(settings, policy=ExecutionPolicy.command_line(), workers=1)
     started = time.monotonic()
-    results: list[InputResult] = []
+    fresh: dict[str, InputResult] = {}
+    todo = [s for s in samples if s.id not in done]
+    if todo:
+        session = session or Session(settings, policy=ExecutionPolicy.command_line(), workers=1)
+    writer = ResultWriter(out) if out is not None and todo else None
     try:
-        for sample in samples:
+        for sample in todo:
+            assert session is not None
             r = evaluate_input(sample, session, budget=budget, modes=modes)
-            results.append(r)
+            fresh[r.id] = r
+            if writer is not None:
+                writer.write(r.to_json(key))
             if on_sample is not None:
                 on_sample(r)
     finally:
-        if own:
+        if writer is not None:
+            writer.close()
+        if own and session is not None:
             session.engines.close()
-    return InputRun(settings.backend, tuple(results), time.monotonic() - started)
+    results = tuple(done.get(s.id) or fresh[s.id] for s in samples)
+    return InputRun(settings.backend, results, time.monotonic() - started, resumed=len(done))
 
 
 def add_cruxeval_i_parser(kinds: "argparse._SubParsersAction[argparse.ArgumentParser]",
@@ -135,13 +196,15 @@ def add_cruxeval_i_parser(kinds: "argparse._SubParsersAction[argparse.ArgumentPa
                    help=f"per sample: candidates on exec (default {EXEC_BUDGET}), model proposals otherwise (default 1)")
     c.add_argument("--mode", choices=["chat", "frame"], default="chat",
                    help="model backends: chat-mode input prediction (CruxEval-I) or an open call frame")
+    c.add_argument("--out", help="append one JSON record per sample here (the predicted call, the verdict, what "
+                                 "the model wrote); ids already in it are skipped (resume)")
     add_backend_args(c)
 
 
 def cmd_cruxeval_i(args: argparse.Namespace) -> int:
     import os
+    import sys
     from neuraldbg.eval.cruxeval import load_cruxeval
-    from neuraldbg.eval.errors import EvalError
     from neuraldbg.eval.progress import Progress
 
     if args.limit is not None and args.limit < 1:
@@ -154,9 +217,16 @@ def cmd_cruxeval_i(args: argparse.Namespace) -> int:
                         seed=args.seed if args.seed is not None else 0, timeout_seconds=args.timeout,
                         allow_execution=True)  # the evaluation runs every prediction for real
     budget = args.budget or (EXEC_BUDGET if settings.backend in ("exec", "replay") else 1)
-    bar = Progress(len(samples), "cruxeval-i")
-    run = run_cruxeval_i(samples, settings, budget=budget, modes=(args.mode,),
-                         on_sample=lambda r: bar.update(1, f"pass {r.passed}"))
-    bar.close()
+    out = Path(args.out) if args.out else None
+    key = RunKey(settings.backend, settings.profile or None, budget, args.mode)
+    resumed = len({s.id for s in samples} & set(previous_inputs(out, key)))
+    if resumed:
+        print(f"resuming: {resumed} done, {len(samples) - resumed} to go ({out})", file=sys.stderr)
+    bar = Progress(len(samples) - resumed, "cruxeval-i")
+    try:
+        run = run_cruxeval_i(samples, settings, budget=budget, modes=(args.mode,), out=out,
+                             on_sample=lambda r: bar.update(1, f"pass {r.passed}"))
+    finally:
+        bar.close()
     print(run.table())
     return 0
