@@ -55,6 +55,13 @@ def letters(text):
 
 def no_args():
     return math.pi
+
+
+def parse_port(text: str) -> int:
+    port = int(text)
+    if not 0 < port < 65536:
+        raise ValueError(f"port out of range: {port}")
+    return port
 '''
 
 
@@ -142,3 +149,17 @@ def test_a_batch_keeps_the_locals_at_watched_lines_a_few_visits_each() -> None:
     (out,) = run_batch(source, ["f(5)"], function="f", watch_lines=(3,), per_call_seconds=0.3)
     assert out.status == "returned" and out.value == "5"
     assert out.watched == ((3, {"n": "5", "i": "0"}), (3, {"n": "5", "i": "1"}), (3, {"n": "5", "i": "2"}))
+
+
+def test_readable_inputs_are_offered_before_escaped_ones(tmp_path) -> None:
+    # A str parameter draws random text, much of it escapes: every one raises ValueError in int(),
+    # and the most different of them would all be garbage. A user reads these, so they come last.
+    result, target = _search(tmp_path, "parse_port", "raises", expr="ValueError")
+    calls = [f.call for f in result.found]
+    assert len(calls) >= 3 and all(f.checked for f in result.found), calls
+    readable = [c.isascii() and c.isprintable() and "\\x" not in c and "\\U" not in c for c in calls]
+    assert readable == sorted(readable, reverse=True), calls  # every readable call before any escaped one
+    assert readable[:3] == [True, True, True], calls
+    for call in calls:
+        trace = _really(target, call)
+        assert trace.raised is not None and trace.raised.value.startswith("ValueError("), call

@@ -20,6 +20,7 @@ from __future__ import annotations
 import ast
 import difflib
 import random
+import re
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -130,20 +131,29 @@ def outcome_text(obs: Observation) -> str:
 
 
 def most_different_first(found: Sequence[FoundInput], limit: int = MAX_FOUND) -> tuple[FoundInput, ...]:
-    """Checked before predicted, the shortest first, then each next the one
-    least like those already chosen."""
+    """Checked before predicted and readable before escaped (a user reads
+    these: ``f('abc')`` before ``f('\\x8d\\U000355db')``), the shortest first,
+    then each next the one least like those already chosen."""
     pool = sorted(dict((_normal(f.call), f) for f in reversed(found)).values(),
-                  key=lambda f: (not f.checked, len(f.call), f.call))
+                  key=lambda f: (not f.checked, _escaped(f.call), len(f.call), f.call))
     chosen: list[FoundInput] = []
     while pool and len(chosen) < limit:
         if not chosen:
             pick = pool[0]
         else:
-            pick = min(pool, key=lambda f: (not f.checked, max(difflib.SequenceMatcher(None, f.call, c.call).ratio()
-                                                                for c in chosen)))
+            pick = min(pool, key=lambda f: (not f.checked, _escaped(f.call),
+                                            max(difflib.SequenceMatcher(None, f.call, c.call).ratio() for c in chosen)))
         chosen.append(pick)
         pool.remove(pick)
     return tuple(chosen)
+
+
+def _escaped(call: str) -> bool:
+    """The call's text has escapes or characters outside printable ASCII."""
+    return not call.isascii() or not call.isprintable() or bool(_ESCAPE.search(call))
+
+
+_ESCAPE = re.compile(r"\\(x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|[0-7]{1,3}|[abfv])")
 
 
 def _normal(call: str) -> str:
