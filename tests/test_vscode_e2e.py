@@ -201,6 +201,23 @@ def test_uncaught_exception_stops_on_the_raise(e2e_run: E2ERun) -> None:
     _assert_screenshot(e2e_run, "15-uncaught-exception")
 
 
+def test_find_inputs_lens_offers_checked_inputs_and_the_one_picked_is_used(e2e_run: E2ERun) -> None:
+    result = e2e_run.check("find-inputs")
+    assert "Find an input that raises ValueError" in result["lenses"], result
+    assert result["pickTitle"] == "neuraldbg: inputs that raise ValueError", result
+    assert result["picks"] and all("checked by a real run" in p for p in result["picks"]), result
+    picked = result["picked"]
+    assert picked.startswith("parse_port(") and picked in result["picks"][0], result
+    # the input offered raises ValueError for real (a fresh run outside the editor)
+    from neuraldbg.tracer import run_trace
+
+    trace = run_trace((REPO / "examples" / "raises.py").read_text(), picked, function="parse_port")
+    assert trace.raised is not None and (trace.raised.value or "").startswith("ValueError("), (picked, trace.raised)
+    assert picked in result["hoverText"], result["hoverText"]
+    _assert_screenshot(e2e_run, "17-find-inputs")
+    _assert_screenshot(e2e_run, "18-find-inputs-used")
+
+
 def test_missing_neuraldbg_names_the_fix_and_recovers(e2e_run: E2ERun) -> None:
     result = e2e_run.check("install-hint")
     assert "neuraldbg: not installed" in result["status"]
@@ -213,4 +230,4 @@ def test_run_exit_status_matches_checks(e2e_run: E2ERun) -> None:
     all_ok = all(check["ok"] for check in e2e_run.results["checks"].values())
     assert e2e_run.returncode == (0 if all_ok else 1), e2e_run.describe()
     assert set(e2e_run.results["checks"]) == {"hover", "inlay", "fill", "debug", "trace-view", "trace-progress", "trace-compare", "data-breakpoint",
-                                                   "uncaught-exception", "install-hint"}
+                                                   "uncaught-exception", "find-inputs", "install-hint"}

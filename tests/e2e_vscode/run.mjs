@@ -51,7 +51,7 @@ const CACHE = path.resolve(process.env.NEURALDBG_E2E_CACHE || path.join(REPO, '.
 const PYTHON = process.env.NEURALDBG_E2E_PYTHON || path.join(REPO, '.venv', 'bin', 'python');
 const STAMP = new Date().toISOString().replace(/[:.]/g, '-');
 const ARTIFACTS = path.resolve(process.env.NEURALDBG_E2E_ARTIFACTS || path.join(REPO, '.artifacts', 'e2e-vscode', STAMP));
-const ALL_CHECKS = ['hover', 'inlay', 'fill', 'debug', 'trace-view', 'trace-progress', 'trace-compare', 'data-breakpoint', 'uncaught-exception', 'install-hint'];
+const ALL_CHECKS = ['hover', 'inlay', 'fill', 'debug', 'trace-view', 'trace-progress', 'trace-compare', 'data-breakpoint', 'uncaught-exception', 'find-inputs', 'install-hint'];
 const CHECKS = (process.env.NEURALDBG_E2E_CHECKS || ALL_CHECKS.join(',')).split(',').map((c) => c.trim()).filter(Boolean);
 const READY_TEXT = process.env.NEURALDBG_E2E_READY || 'neuraldbg: ready';
 const SERVER_COMMAND = process.env.NEURALDBG_E2E_SERVER_COMMAND ? JSON.parse(process.env.NEURALDBG_E2E_SERVER_COMMAND) : [];
@@ -1012,10 +1012,42 @@ async function checkTraceCompare(wb, details, scratch) {
   }
 }
 
+async function checkFindInputs(wb, details) {
+  // The lens on parse_port's raise: the server searches (with its progress bar), the inputs
+  // found come up in a quick pick, and the one picked becomes parse_port's input.
+  await wb.page.mouse.move(5, 5);
+  await wb.page.keyboard.press('Escape');
+  await wb.openFile(RAISES.file, RAISES.functionLine);
+  const lensTitle = 'Find an input that raises ValueError';
+  const lens = wb.page.locator('.codelens-decoration a', { hasText: lensTitle }).first();
+  await lens.waitFor({ state: 'visible', timeout: 60000 }).catch(async () => {
+    const lenses = await wb.page.$$eval('.codelens-decoration', (els) => els.map((e) => e.innerText));
+    throw new CheckFailed(`no "${lensTitle}" lens; lenses: ${JSON.stringify(lenses)}`);
+  });
+  details.lenses = await wb.page.$$eval('.codelens-decoration', (els) => els.map((e) => e.innerText.trim()));
+  await lens.click();
+  const title = wb.page.locator('.quick-input-widget .quick-input-title');
+  await until('the quick pick of the inputs found', async () =>
+    /inputs that raise ValueError/.test((await title.innerText().catch(() => '')) || ''), { timeoutMs: 120000 });
+  details.pickTitle = (await title.innerText()).trim();
+  details.picks = await wb.page.$$eval('.quick-input-list .monaco-list-row', (rows) =>
+    rows.map((r) => r.innerText.replace(/\s+/g, ' ').trim()));
+  log(`find inputs: ${details.pickTitle}: ${JSON.stringify(details.picks)}`);
+  await wb.screenshot('17-find-inputs');
+  const first = wb.page.locator('.quick-input-list .monaco-list-row').first();
+  details.picked = (await first.locator('.label-name').first().innerText()).trim();
+  await first.click();
+  // every view re-traces on the input picked: the hover over `text` names it
+  details.hoverText = await wb.hover('port = int(text)', 'text', (t) => t.includes(`input ${details.picked}`) ||
+    t.includes(`input \`${details.picked}\``));
+  await wb.screenshot('18-find-inputs-used');
+}
+
 const CHECK_FUNCTIONS = {
   'trace-compare': checkTraceCompare,
   'data-breakpoint': checkDataBreakpoint,
   'uncaught-exception': checkUncaughtException,
+  'find-inputs': checkFindInputs,
   hover: checkHover,
   inlay: checkInlayHints,
   fill: checkFillHole,
