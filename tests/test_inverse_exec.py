@@ -5,6 +5,8 @@ a condition on locals); the batch child's per-call outcomes."""
 
 from __future__ import annotations
 
+import ast
+
 import pytest
 
 from neuraldbg.config import Settings
@@ -151,7 +153,7 @@ def test_a_batch_keeps_the_locals_at_watched_lines_a_few_visits_each() -> None:
     assert out.watched == ((3, {"n": "5", "i": "0"}), (3, {"n": "5", "i": "1"}), (3, {"n": "5", "i": "2"}))
 
 
-def test_readable_inputs_are_offered_before_escaped_ones(tmp_path) -> None:
+def test_typed_and_readable_inputs_are_offered_first(tmp_path) -> None:
     # A str parameter draws random text, much of it escapes: every one raises ValueError in int(),
     # and the most different of them would all be garbage. A user reads these, so they come last.
     result, target = _search(tmp_path, "parse_port", "raises", expr="ValueError")
@@ -160,6 +162,9 @@ def test_readable_inputs_are_offered_before_escaped_ones(tmp_path) -> None:
     readable = [c.isascii() and c.isprintable() and "\\x" not in c and "\\U" not in c for c in calls]
     assert readable == sorted(readable, reverse=True), calls  # every readable call before any escaped one
     assert readable[:3] == [True, True, True], calls
+    # text: str is annotated: str arguments come before others (such as parse_port(0), mined from `0 < port`)
+    strs = [isinstance(ast.literal_eval(ast.parse(c, mode="eval").body.args[0]), str) for c in calls]
+    assert strs == sorted(strs, reverse=True) and strs[0], calls
     for call in calls:
         trace = _really(target, call)
         assert trace.raised is not None and trace.raised.value.startswith("ValueError("), call

@@ -296,6 +296,38 @@ def annotation_values(annotation: ast.expr | None, rng: random.Random, count: in
     return _dedupe(out)
 
 
+def fits_annotation(annotation: ast.expr | None, value: str) -> bool:
+    """The literal ``value`` is of the builtin type ``annotation`` names
+    (its outer type: ``list[str]`` checks a list); True where there is no
+    annotation or it cannot be resolved without the user's module."""
+    if annotation is None:
+        return True
+    try:
+        hint = eval(compile(ast.Expression(annotation), "<annotation>", "eval"), {"__builtins__": {}}, _TYPE_NAMES)
+        obj = ast.literal_eval(value)
+    except Exception:
+        return True
+    return _is_instance(obj, hint)
+
+
+def _is_instance(obj: object, hint: Any) -> bool:
+    import typing
+
+    if hint is None:
+        return obj is None
+    if hint is typing.Any:
+        return True
+    origin = typing.get_origin(hint)
+    if origin is typing.Union:
+        return any(_is_instance(obj, h) for h in typing.get_args(hint))
+    cls = origin or hint
+    if not isinstance(cls, type):
+        return True
+    if cls is float:  # PEP 484: an int is acceptable where a float is expected
+        return isinstance(obj, (int, float)) and not isinstance(obj, bool)
+    return isinstance(obj, cls)
+
+
 def _reads_back(text: str) -> bool:
     try:
         ast.literal_eval(text)

@@ -27,9 +27,11 @@ from dataclasses import dataclass, field
 
 from neuraldbg.backends.base import CancelToken
 from neuraldbg.inverse.candidates import (
+    Param,
     Signature,
     annotation_values,
     combinations,
+    fits_annotation,
     known_calls,
     mine,
     mutate_value,
@@ -67,6 +69,7 @@ class FoundInput:
     checked: bool  # a real run met the goal (else: the model's predicted trace did)
     origin: str  # "known input", "code", "mutation", "model call frame", "model chat"
     outcome: str  # what the run did: "returns 3", "raises ValueError: x"
+    typed: bool = True  # the arguments are of the types the parameters' annotations name
 
 
 @dataclass(frozen=True)
@@ -131,17 +134,18 @@ def outcome_text(obs: Observation) -> str:
 
 
 def most_different_first(found: Sequence[FoundInput], limit: int = MAX_FOUND) -> tuple[FoundInput, ...]:
-    """Checked before predicted and readable before escaped (a user reads
-    these: ``f('abc')`` before ``f('\\x8d\\U000355db')``), the shortest first,
+    """Checked before predicted, of the annotated types before not (a
+    ``text: str`` gets ``'abc'`` before ``0``), and readable before escaped
+    (a user reads these: ``f('abc')`` before ``f('\\x8d\\U000355db')``), the shortest first,
     then each next the one least like those already chosen."""
     pool = sorted(dict((_normal(f.call), f) for f in reversed(found)).values(),
-                  key=lambda f: (not f.checked, _escaped(f.call), len(f.call), f.call))
+                  key=lambda f: (not f.checked, not f.typed, _escaped(f.call), len(f.call), f.call))
     chosen: list[FoundInput] = []
     while pool and len(chosen) < limit:
         if not chosen:
             pick = pool[0]
         else:
-            pick = min(pool, key=lambda f: (not f.checked, _escaped(f.call),
+            pick = min(pool, key=lambda f: (not f.checked, not f.typed, _escaped(f.call),
                                             max(difflib.SequenceMatcher(None, f.call, c.call).ratio() for c in chosen)))
         chosen.append(pick)
         pool.remove(pick)
@@ -169,6 +173,7 @@ class _Tracker:
     """The search's memory: what was tried, the corpus to mutate, the closest."""
 
     guide: Guide
+    params: Sequence[Param] = ()
     tried: set[str] = field(default_factory=set)
     by_origin: dict[str, int] = field(default_factory=dict)
     found: list[FoundInput] = field(default_factory=list)
@@ -180,7 +185,8 @@ class _Tracker:
         obs = Observation.of_outcome(outcome)
         fit = self.guide.fitness(obs)
         if fit[0] == 0:
-            self.found.append(FoundInput(outcome.call, True, origin, outcome_text(obs)))
+            typed = values is None or all(fits_annotation(p.annotation, v) for p, v in zip(self.params, values))
+            self.found.append(FoundInput(outcome.call, True, origin, outcome_text(obs), typed))
         rank = (fit, -self.guide.depth(obs))
         if obs.status in ("returned", "raised", "timeout") and (self.best is None or rank < self.best[0]):
             self.best = (rank, outcome.call, obs.lines)
@@ -210,7 +216,7 @@ class ExecSearch:
         wanted = goal_values(request.goal)
         for p in sig.params:
             p.pool = list(dict.fromkeys([*wanted, *p.pool, *annotation_values(p.annotation, rng, 12)]))
-        track = _Tracker(Guide.for_goal(request.goal, tree))
+        track = _Tracker(Guide.for_goal(request.goal, tree), sig.params)
         goal_line = request.goal.line if request.goal.kind == "when" else 0
         watch = track.guide.watch_lines()
         source = self._candidates(sig, calls, track, rng)
