@@ -271,11 +271,8 @@ def annotation_values(annotation: ast.expr | None, rng: random.Random, count: in
     annotation (``int``, ``list[str]``, ``dict[str, int]``...), as reprs
     that read back as literals; nothing for annotations it cannot resolve
     without the user's module."""
-    if annotation is None:
-        return []
-    try:
-        hint = eval(compile(ast.Expression(annotation), "<annotation>", "eval"), {"__builtins__": {}}, _TYPE_NAMES)
-    except Exception:  # a name of the user's module, a string annotation...: not ours to resolve
+    hint = _resolve(annotation)
+    if hint is _UNRESOLVED:
         return []
     try:
         from hypothesis import strategies as st
@@ -300,14 +297,27 @@ def fits_annotation(annotation: ast.expr | None, value: str) -> bool:
     """The literal ``value`` is of the builtin type ``annotation`` names
     (its outer type: ``list[str]`` checks a list); True where there is no
     annotation or it cannot be resolved without the user's module."""
-    if annotation is None:
+    hint = _resolve(annotation)
+    if hint is _UNRESOLVED:
         return True
     try:
-        hint = eval(compile(ast.Expression(annotation), "<annotation>", "eval"), {"__builtins__": {}}, _TYPE_NAMES)
         obj = ast.literal_eval(value)
     except Exception:
         return True
     return _is_instance(obj, hint)
+
+
+_UNRESOLVED = object()
+
+
+def _resolve(annotation: ast.expr | None) -> Any:
+    """The builtin or typing type an annotation names, or ``_UNRESOLVED``."""
+    if annotation is None:
+        return _UNRESOLVED
+    try:
+        return eval(compile(ast.Expression(annotation), "<annotation>", "eval"), {"__builtins__": {}}, _TYPE_NAMES)
+    except Exception:  # a name of the user's module, a string annotation...: not ours to resolve
+        return _UNRESOLVED
 
 
 def _is_instance(obj: object, hint: Any) -> bool:
