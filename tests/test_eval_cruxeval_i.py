@@ -105,6 +105,8 @@ def test_out_keeps_one_record_per_sample_and_a_second_run_resumes(samples, tmp_p
     captured = capsys.readouterr()
     assert f"resuming: 3 done, 1 to go ({out})" in captured.err
     assert "CruxEval-I (exec): 4 samples" in captured.out and "(1 run now, 3 resumed)" in captured.out
+    assert "FIGURE cruxeval_i_wall_exec" not in captured.out  # the time of one sample is no figure of four
+    assert "FIGURE cruxeval_i_wall_exec" in first
     assert [json.loads(line)["id"] for line in out.read_text().splitlines()] == [s.id for s in samples[:4]]
     passed = sum(json.loads(line)["passed"] for line in out.read_text().splitlines())
     assert f"pass@1      {passed / 4:.3f}  ({passed}/4)" in captured.out
