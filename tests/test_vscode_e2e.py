@@ -54,8 +54,9 @@ def _tail(text: str, limit: int = 6000) -> str:
 
 
 @pytest.fixture(scope="module")
-def e2e_run() -> E2ERun:
-    env = {**os.environ, "NEURALDBG_E2E_CACHE": str(CACHE)}
+def e2e_run(tiny_cwm_dir: Path) -> E2ERun:
+    # the tiny random CWM: a model backend whose prediction parts from the real run (trace-divergence)
+    env = {**os.environ, "NEURALDBG_E2E_CACHE": str(CACHE), "NEURALDBG_E2E_TINY_MODEL": str(tiny_cwm_dir)}
     install = subprocess.run(
         ["bash", str(E2E / "install.sh")],
         cwd=REPO,
@@ -218,6 +219,22 @@ def test_find_inputs_lens_offers_checked_inputs_and_the_one_picked_is_used(e2e_r
     _assert_screenshot(e2e_run, "18-find-inputs-used")
 
 
+def test_trace_view_marks_the_divergence_and_shows_the_models_confidence(e2e_run: E2ERun) -> None:
+    result = e2e_run.check("trace-divergence")
+    # the tiny random CWM writes no whole frame: the prediction ends after the call frame
+    assert result["headings"][0].startswith("predicted · local · 1 frame ("), result
+    assert result["headings"][1] == "executed · exec · 4 frames (truncated)", result
+    assert result["banner"].startswith("first divergence at step 1, line 10:"), result
+    assert result["diverging"] == ["executed:1"] and result["afterDivergence"] == 2, result
+    # the real run rated under that model: no probability for the call frame (the input), a low one for each
+    # other frame, in a column of its own, on screen in a panel half the window wide
+    confidence = result["confidence"]
+    assert len(confidence) == 4 and confidence[0] == {"text": "", "level": ""}, confidence
+    assert all(c["text"].endswith("%") and c["level"] == "low" for c in confidence[1:]), confidence
+    assert result["confidenceHeader"][-1] == "confidence" and result["confidenceVisible"] is True, result
+    _assert_screenshot(e2e_run, "19-trace-view-divergence")
+
+
 def test_missing_neuraldbg_names_the_fix_and_recovers(e2e_run: E2ERun) -> None:
     result = e2e_run.check("install-hint")
     assert "neuraldbg: not installed" in result["status"]
@@ -230,4 +247,4 @@ def test_run_exit_status_matches_checks(e2e_run: E2ERun) -> None:
     all_ok = all(check["ok"] for check in e2e_run.results["checks"].values())
     assert e2e_run.returncode == (0 if all_ok else 1), e2e_run.describe()
     assert set(e2e_run.results["checks"]) == {"hover", "inlay", "fill", "debug", "trace-view", "trace-progress", "trace-compare", "data-breakpoint",
-                                                   "uncaught-exception", "find-inputs", "install-hint"}
+                                                   "uncaught-exception", "find-inputs", "trace-divergence", "install-hint"}

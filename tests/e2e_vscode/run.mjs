@@ -51,7 +51,7 @@ const CACHE = path.resolve(process.env.NEURALDBG_E2E_CACHE || path.join(REPO, '.
 const PYTHON = process.env.NEURALDBG_E2E_PYTHON || path.join(REPO, '.venv', 'bin', 'python');
 const STAMP = new Date().toISOString().replace(/[:.]/g, '-');
 const ARTIFACTS = path.resolve(process.env.NEURALDBG_E2E_ARTIFACTS || path.join(REPO, '.artifacts', 'e2e-vscode', STAMP));
-const ALL_CHECKS = ['hover', 'inlay', 'fill', 'debug', 'trace-view', 'trace-progress', 'trace-compare', 'data-breakpoint', 'uncaught-exception', 'find-inputs', 'install-hint'];
+const ALL_CHECKS = ['hover', 'inlay', 'fill', 'debug', 'trace-view', 'trace-progress', 'trace-compare', 'data-breakpoint', 'uncaught-exception', 'find-inputs', 'trace-divergence', 'install-hint'];
 const CHECKS = (process.env.NEURALDBG_E2E_CHECKS || ALL_CHECKS.join(',')).split(',').map((c) => c.trim()).filter(Boolean);
 const READY_TEXT = process.env.NEURALDBG_E2E_READY || 'neuraldbg: ready';
 const SERVER_COMMAND = process.env.NEURALDBG_E2E_SERVER_COMMAND ? JSON.parse(process.env.NEURALDBG_E2E_SERVER_COMMAND) : [];
@@ -983,18 +983,34 @@ async function checkUncaughtException(wb, details) {
   await stopDebugging(wb);
 }
 
-async function checkTraceCompare(wb, details, scratch) {
-  // On the replay backend (a real run fed back through the model path) the trace is a
-  // prediction: the view puts the real run beside it, row for row.
+/** Waits for the status bar to say `backend` is ready. */
+function backendReady(wb, backend, timeoutMs) {
+  return until(`the status bar to say the ${backend} backend is ready`, async () =>
+    (await wb.statusBarTexts()).find((t) => t.includes('neuraldbg: ready') && t.includes(backend)),
+  { timeoutMs, intervalMs: 500 });
+}
+
+/** On `backend` (with the settings `extra`), Show Trace on count_letter and run `body`; then the exec backend again. */
+async function showTraceOn(wb, scratch, backend, extra, timeoutMs, body) {
   await wb.page.keyboard.press('Escape');
-  writeSettings(scratch, { ...scratch.settings, 'neuraldbg.backend': 'replay' });
+  writeSettings(scratch, { ...scratch.settings, 'neuraldbg.backend': backend, ...extra });
   try {
-    await until('the status bar to say the replay backend is ready', async () =>
-      (await wb.statusBarTexts()).find((t) => t.includes('neuraldbg: ready') && t.includes('replay')),
-    { timeoutMs: 60000, intervalMs: 500 });
+    await backendReady(wb, backend, timeoutMs);
     await wb.openFile(STRAWBERRY.file, STRAWBERRY.functionLine);
     await wb.goToLine(10);
     await wb.runCommand('neuraldbg: Show Trace');
+    await body();
+    await wb.runCommand('View: Close All Editors');
+  } finally {
+    writeSettings(scratch, scratch.settings);
+    await backendReady(wb, 'exec', 60000);
+  }
+}
+
+async function checkTraceCompare(wb, details, scratch) {
+  // On the replay backend (a real run fed back through the model path) the trace is a
+  // prediction: the view puts the real run beside it, row for row.
+  await showTraceOn(wb, scratch, 'replay', {}, 60000, async () => {
     const frame = await traceViewFrame(wb);
     const rows = await traceRows(frame);
     details.sides = [...new Set(rows.map((r) => r.side))];
@@ -1003,13 +1019,7 @@ async function checkTraceCompare(wb, details, scratch) {
     details.divergence = await frame.$$eval('.divergence-banner, tr.diverges', (els) => els.length);
     log(`compare: ${JSON.stringify(details.headings)}; divergence marks ${details.divergence}`);
     await wb.screenshot('16-trace-view-compare');
-    await wb.runCommand('View: Close All Editors');
-  } finally {
-    writeSettings(scratch, scratch.settings);
-    await until('the status bar to say the exec backend is ready again', async () =>
-      (await wb.statusBarTexts()).find((t) => t.includes('neuraldbg: ready') && t.includes('exec')),
-    { timeoutMs: 60000, intervalMs: 500 });
-  }
+  });
 }
 
 async function checkFindInputs(wb, details) {
@@ -1043,11 +1053,48 @@ async function checkFindInputs(wb, details) {
   await wb.screenshot('18-find-inputs-used');
 }
 
+async function checkTraceDivergence(wb, details, scratch) {
+  // On a model backend whose prediction parts from the real run (the tiny random CWM that
+  // tests/test_vscode_e2e.py builds: NEURALDBG_E2E_TINY_MODEL) the view marks the first
+  // divergence, and once the real run is rated under the model, Refresh shows the model's
+  // probability of each real frame in a confidence column.
+  const tiny = process.env.NEURALDBG_E2E_TINY_MODEL;
+  if (!tiny) throw new CheckFailed('NEURALDBG_E2E_TINY_MODEL is not set: the path of a CWM checkpoint folder');
+  await showTraceOn(wb, scratch, 'local', { 'neuraldbg.profile': tiny, 'neuraldbg.maxFrames': 4 }, 180000, async () => {
+    const frame = await traceViewFrame(wb, 'trace', 180000);
+    details.headings = await frame.$$eval('section.side h2', (hs) => hs.map((h) => h.textContent));
+    details.banner = await frame.$eval('.divergence-banner', (b) => b.textContent).catch(() => null);
+    details.diverging = await frame.$$eval('tr.diverges', (rows) =>
+      rows.map((r) => `${r.closest('table').dataset.side}:${r.dataset.step}`));
+    details.afterDivergence = await frame.$$eval('tr.after-divergence', (rows) => rows.length);
+    // the rating runs in the background after the real run: Refresh until the column shows
+    details.confidence = await until('a confidence column on the executed side', async () => {
+      const current = await traceViewFrame(wb, 'trace', 60000);
+      const cells = await current.$$eval('table[data-side="executed"] td.confidence', (tds) =>
+        tds.map((td) => ({ text: td.textContent, level: td.classList[1] || '' })));
+      if (cells.some((c) => c.text)) return cells;
+      await current.click('#refresh');
+      return null;
+    }, { timeoutMs: 180000, intervalMs: 3000 });
+    details.confidenceHeader = await (await traceViewFrame(wb)).$$eval('table[data-side="executed"] th',
+      (ths) => ths.map((th) => th.textContent));
+    log(`divergence: ${JSON.stringify(details.banner)} at ${JSON.stringify(details.diverging)}; confidence ${JSON.stringify(details.confidence)}`);
+    // both sides whole, in a panel half the window wide: the executed side under the predicted one
+    details.confidenceVisible = await (await traceViewFrame(wb)).$$eval('table[data-side="executed"] td.confidence', (tds) =>
+      tds.filter((td) => td.textContent).every((td) => {
+        const box = td.getBoundingClientRect();
+        return box.width > 0 && box.right <= document.documentElement.clientWidth;
+      }));
+    await wb.screenshot('19-trace-view-divergence');
+  });
+}
+
 const CHECK_FUNCTIONS = {
   'trace-compare': checkTraceCompare,
   'data-breakpoint': checkDataBreakpoint,
   'uncaught-exception': checkUncaughtException,
   'find-inputs': checkFindInputs,
+  'trace-divergence': checkTraceDivergence,
   hover: checkHover,
   inlay: checkInlayHints,
   fill: checkFillHole,

@@ -66,7 +66,8 @@ function percent(p: number): string {
 
 function sideTable(side: TraceSide, divergence: TraceViewModel['divergence'], showConfidence: boolean): HTMLElement {
   const box = el('section', `side side-${side.label}`);
-  const heading = el('h2', undefined, `${side.label} · ${side.backend} · ${side.rows.length} frames (${side.status})`);
+  const frames = `${side.rows.length} frame${side.rows.length === 1 ? '' : 's'}`;
+  const heading = el('h2', undefined, `${side.label} · ${side.backend} · ${frames} (${side.status})`);
   box.append(heading);
   if (side.error) box.append(el('p', 'error', side.error));
   const table = el('table', 'timeline');
