@@ -81,6 +81,11 @@ def crawl(n):
     if n == 10 ** 30:
         return "never"
     return n
+
+
+def drift(n):
+    time.sleep(0.005)
+    return abs(n)
 '''
 
 OPEN_LINE = 15  # 1-based: state = "open"
@@ -259,3 +264,18 @@ async def test_shutdown_during_a_search_stops_it_and_the_server_exits(tmp_path: 
     await asyncio.wait_for(client.shutdown_session(), 30)
     assert await asyncio.wait_for(server.wait(), 30) == 0
     pending.cancel()
+
+
+async def test_the_bar_reports_the_share_of_the_budget_tried(vscode: LanguageClient, tmp_path: Path):
+    uri = open_doc(vscode, _file(tmp_path))
+    # out of reach (abs returns no str): the whole budget is tried, in batches of 128 that each take longer than a report interval
+    result = await _find(vscode, {"uri": uri, "function": "drift", "goal": {"kind": "returns", "expr": "'never'"},
+                                  "budget": 640})
+    assert result["found"] == [] and result["tried"] == 640
+    bar = next(r for r in vscode.progress_reports.values() if r and "finding inputs of drift" in getattr(r[0], "title", ""))
+    assert bar[0].percentage == 0 and bar[0].cancellable is True and isinstance(bar[-1], types.WorkDoneProgressEnd)
+    shares = [r.percentage for r in bar if isinstance(r, types.WorkDoneProgressReport)]
+    # each report carries its own share (not the first report's), growing with the candidates tried
+    assert len(set(shares)) >= 2 and shares == sorted(shares) and shares[-1] > shares[0], shares
+    assert all(isinstance(r.message, str) and r.message.endswith(" tried") for r in bar
+               if isinstance(r, types.WorkDoneProgressReport)), bar
