@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from neuraldbg.backends.base import CancelToken, Cancelled
 from neuraldbg.dap.breakpoints import Breakpoint, condition_holds, counts_at, reached
 from neuraldbg.dap.exceptions import ExceptionStop, escaping_raise, exception_stop
-from neuraldbg.dap.stepping import Kind, ReturnRecords, Verdict, Walk, record_returns
+from neuraldbg.dap.stepping import Kind, ReturnRecords, Verdict, Walk, at_yield, record_returns
 from neuraldbg.simulation.simulation import Simulation
 from neuraldbg.trace.frames import Frame
 
@@ -202,11 +202,6 @@ class Debugger:
             return True
         return False
 
-    def _yields(self, frame: Frame) -> bool:
-        """``frame`` is a generator's return event at a yield, not its real return."""
-        real = self.generator_returns.get(frame.function)
-        return real is not None and frame.line not in real
-
     def _walk(self, kind: Kind) -> None:
         """Make frames until the step ends (stepping.Walk) or something stops it."""
         sim = self.sim
@@ -217,7 +212,7 @@ class Debugger:
         start, returned = len(sim.frames) - 1, self.returned
         try:
             if cur.event == "return" and not self.returned and cur.depth > 0 and (
-                    kind == "out" or (kind == "in" and not self._yields(cur))):
+                    kind == "out" or (kind == "in" and not at_yield(cur, self.generator_returns))):
                 # A return stop is in the callee: out goes to the caller at once, and so does in,
                 # where pydevd stops on the return event (not on a generator's yield).
                 self.returned = True

@@ -82,6 +82,13 @@ def raise_site(frames: Sequence[Frame], i: int) -> int:
     return j
 
 
+def at_yield(frame: Frame, generator_returns: Mapping[str, frozenset[int]] | None) -> bool:
+    """``frame`` is a generator's return event at a yield, not its real return
+    (``generator_returns``: each generator function's real return lines)."""
+    real = (generator_returns or {}).get(frame.function)
+    return frame.event == "return" and real is not None and frame.line not in real
+
+
 def returned_scope_depth(frame: Frame, returned: bool) -> int:
     """The depth of the frame a stop is in (a stop after a return is in the caller)."""
     return frame.depth - 1 if returned else frame.depth
@@ -176,11 +183,10 @@ def record_returns(frames: Sequence[Frame], kind: Kind, start: int, returned: bo
     once it left its frame; a step out, its frame's own return.
     ``generator_returns``: the lines where each generator function really
     returns (its other return events are yields, which pydevd does not count)."""
-    gens = generator_returns or {}
 
     def take(i: int) -> None:
         f = frames[i]
-        if f.value is not None and (f.function not in gens or f.line in gens[f.function]):
+        if f.value is not None and not at_yield(f, generator_returns):
             records[i] = (f.depth, f.function, f.value)
 
     if not frames:

@@ -156,9 +156,11 @@ def _describe(key: RunKey) -> str:
 
 def run_cruxeval_i(samples: Sequence[CruxSample], settings: Settings, *, budget: int | None = None,
                    modes: tuple[str, ...] = ("chat",), on_sample: Callable[[InputResult], None] | None = None,
-                   session: Session | None = None, out: Path | None = None) -> InputRun:
+                   session: Session | None = None, out: Path | None = None,
+                   on_start: Callable[[int, int], None] | None = None) -> InputRun:
     """Predict an input for each sample; with ``out``, append each record
-    there as soon as it is judged and skip the ids already in it (resume)."""
+    there as soon as it is judged and skip the ids already in it (resume).
+    ``on_start`` gets the numbers of samples resumed and to run, before any runs."""
     key = RunKey(settings.backend, settings.profile or None, budget, modes[0] if modes else "")
     wanted = {s.id for s in samples}
     done = {k: v for k, v in previous_inputs(out, key).items() if k in wanted}
@@ -166,6 +168,8 @@ def run_cruxeval_i(samples: Sequence[CruxSample], settings: Settings, *, budget:
     started = time.monotonic()
     fresh: dict[str, InputResult] = {}
     todo = [s for s in samples if s.id not in done]
+    if on_start is not None:
+        on_start(len(done), len(todo))
     if todo:
         session = session or Session(settings, policy=ExecutionPolicy.command_line(), workers=1)
     writer = ResultWriter(out) if out is not None and todo else None
@@ -219,15 +223,18 @@ def cmd_cruxeval_i(args: argparse.Namespace) -> int:
                         allow_execution=True)  # the evaluation runs every prediction for real
     budget = args.budget or (EXEC_BUDGET if settings.backend in ("exec", "replay") else 1)
     out = Path(args.out) if args.out else None
-    key = RunKey(settings.backend, settings.profile or None, budget, args.mode)
-    resumed = len({s.id for s in samples} & set(previous_inputs(out, key)))
-    if resumed:
-        print(f"resuming: {resumed} done, {len(samples) - resumed} to go ({out})", file=sys.stderr)
-    bar = Progress(len(samples) - resumed, "cruxeval-i")
+    bars: list[Progress] = []
+
+    def start(resumed: int, todo: int) -> None:
+        if resumed:
+            print(f"resuming: {resumed} done, {todo} to go ({out})", file=sys.stderr)
+        bars.append(Progress(todo, "cruxeval-i"))
+
     try:
-        run = run_cruxeval_i(samples, settings, budget=budget, modes=(args.mode,), out=out,
-                             on_sample=lambda r: bar.update(1, f"pass {r.passed}"))
+        run = run_cruxeval_i(samples, settings, budget=budget, modes=(args.mode,), out=out, on_start=start,
+                             on_sample=lambda r: bars[0].update(1, f"pass {r.passed}"))
     finally:
-        bar.close()
+        for bar in bars:
+            bar.close()
     print(run.table())
     return 0
